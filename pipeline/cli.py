@@ -1,0 +1,169 @@
+"""Thin command line: parse arguments, call `pipeline.run`, print, map failures to exit codes.
+
+Exit codes: 0 success; 1 the data is invalid (nothing published); 2 usage or
+environment error (missing folder, bad schema); 3 the CKAN portal refused or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline import __version__, run
+from pipeline.errors import PipelineError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL = 0, 1, 2, 3
+MAX_PRINTED_ISSUES = 1000
+
+EPILOG = """exit codes:
+  0  success
+  1  invalid data: every problem is listed, nothing was published
+  2  usage or environment error (bad option, missing folder, unreadable schema)
+  3  the CKAN portal refused or could not be reached
+"""
+
+
+def _add_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--raw-dir",
+        type=Path,
+        default=Path("data/raw"),
+        help="raw workbooks, one folder per dataset (default: data/raw)",
+    )
+    parser.add_argument(
+        "--published-dir",
+        type=Path,
+        default=Path("data/published"),
+        help="where validated datasets are published (default: data/published)",
+    )
+    parser.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports"),
+        help="validation reports, kept outside the published folder (default: reports)",
+    )
+    parser.add_argument(
+        "--schemas-dir",
+        type=Path,
+        default=Path("schemas"),
+        help="dataset descriptors, Table Schemas and reference tables (default: schemas)",
+    )
+    parser.add_argument(
+        "--dataset",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this dataset (repeatable; default: every folder under --raw-dir)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a machine-readable JSON summary instead of text")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Turn hand-keyed Thai contest workbooks into validated open datasets and push them to CKAN.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"opendata-pipeline {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser(
+        "build",
+        help="read, normalize, validate and publish every dataset",
+        description="Read every workbook/CSV of each dataset, normalize and validate it, and publish it atomically "
+        "(CSV + datapackage.json). Nothing is published if any dataset has an error. Datasets whose inputs, "
+        "schema and pipeline code did not change are skipped.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_paths(p)
+    p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    p = sub.add_parser(
+        "validate",
+        help="check every dataset without publishing",
+        description="Read, normalize and validate every dataset; write the reports; publish nothing.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_paths(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
+        return int(exc.code or 0)
+    config = run.Config(
+        raw_dir=args.raw_dir,
+        published_dir=args.published_dir,
+        reports_dir=args.reports_dir,
+        schemas_dir=args.schemas_dir,
+        datasets=tuple(args.dataset),
+        force=getattr(args, "force", False),
+    )
+    try:
+        results = run.build(config) if args.command == "build" else run.check(config)
+    except PipelineError as exc:
+        _fail(str(exc), args.json, exc.exit_code)
+        return exc.exit_code
+    invalid = any(r.status == "invalid" for r in results)
+    if args.json:
+        print(
+            json.dumps(
+                {"ok": not invalid, "datasets": [_result_json(r) for r in results]}, ensure_ascii=False, indent=2
+            )
+        )
+    else:
+        for result in results:
+            _print_result(result)
+        if invalid and args.command == "build":
+            print("Build failed: nothing was published; the published folder is unchanged.", file=sys.stderr)
+    return EXIT_INVALID if invalid else EXIT_OK
+
+
+def _fail(message: str, as_json: bool, code: int) -> None:
+    if as_json:
+        print(json.dumps({"ok": False, "error": message, "exit_code": code}, ensure_ascii=False))
+    else:
+        print(f"Error: {message}", file=sys.stderr)
+
+
+def _result_json(result: run.DatasetResult) -> dict[str, object]:
+    return {
+        "dataset": result.name,
+        "status": result.status,
+        "summary": result.summary.to_dict(result.issues),
+        "report": str(result.report) if result.report else None,
+        "published": str(result.published) if result.published else None,
+        "errors": [i.to_dict() for i in result.errors],
+    }
+
+
+def _print_result(result: run.DatasetResult) -> None:
+    s = result.summary
+    if result.status == "unchanged":
+        print(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped")
+        return
+    out = sys.stdout if result.status != "invalid" else sys.stderr
+    for printed, issue in enumerate(result.issues):
+        if printed == MAX_PRINTED_ISSUES:
+            print(f"… {len(result.issues) - printed} more in {result.report}", file=out)
+            break
+        print(issue.line(), file=out)
+    errors = len(result.errors)
+    warnings = len(result.issues) - errors
+    line = (
+        f"{result.name}: {result.status} — {len(s.files)} file(s), {len(s.sheets)} sheet(s), "
+        f"{s.rows_read} row(s) read, {s.rows_published} row(s) valid, {s.duplicates_dropped} duplicate(s) dropped, "
+        f"{errors} error(s), {warnings} warning(s)"
+    )
+    print(line, file=out)
+    if result.published:
+        print(f"  published: {result.published}", file=out)
+    if result.report:
+        print(f"  report:    {result.report}", file=out)

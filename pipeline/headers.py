@@ -1,0 +1,123 @@
+"""Stage 2, map: find the header row of a grid and map its labels onto schema fields.
+
+The header is the row, among the first HEADER_SEARCH_ROWS, whose labels match the most
+known aliases; everything above it (titles, merged banners) is skipped, and columns
+left of or without a label are ignored. Personal-data columns are recognised so they
+can be dropped, never carried forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipeline.dataset import DatasetSpec
+from pipeline.issues import Issue, column_letter
+from pipeline.read import SheetGrid
+from pipeline.thai import clean_text, match_key
+
+HEADER_SEARCH_ROWS = 20
+MIN_MATCHED_LABELS = 2
+
+
+@dataclass
+class MappedSheet:
+    """Data rows of one sheet with columns renamed to schema fields."""
+
+    file: str
+    sheet: str
+    header_row: int
+    data: pd.DataFrame  # one column per mapped field (str), in source order
+    row_numbers: np.ndarray
+    columns: dict[str, int]  # field -> 0-based source column index
+    dropped_personal: list[str] = field(default_factory=list)  # header labels only
+
+    def cell(self, field_name: str, row_number: int) -> str:
+        col = self.columns.get(field_name)
+        return f"{column_letter(col)}{row_number}" if col is not None else f"row {row_number}"
+
+
+def find_header(grid: SheetGrid, spec: DatasetSpec) -> tuple[int, dict[int, str]] | None:
+    """(position in grid, {column: label}) of the best header candidate, or None."""
+    best: tuple[int, int, dict[int, str]] | None = None
+    index = spec.header_index
+    for pos in range(len(grid.cells)):
+        if grid.row_numbers[pos] > HEADER_SEARCH_ROWS:
+            break
+        labels = {int(c): clean_text(v) for c, v in grid.cells.iloc[pos].items() if isinstance(v, str) and v.strip()}
+        score = sum(1 for v in labels.values() if match_key(v) in index)
+        if score >= MIN_MATCHED_LABELS and (best is None or score > best[0]):
+            best = (score, pos, labels)
+    return None if best is None else (best[1], best[2])
+
+
+def map_sheet(grid: SheetGrid, spec: DatasetSpec) -> tuple[MappedSheet | None, list[Issue]]:
+    """Map one grid; a grid without a header row gives None (and a warning)."""
+    where = {"file": grid.file, "sheet": grid.sheet}
+    found = find_header(grid, spec)
+    if found is None:
+        return None, [
+            Issue(
+                "warning",
+                "missing-header",
+                f"no header row in the first {HEADER_SEARCH_ROWS} rows; sheet skipped",
+                **where,
+            )
+        ]
+    pos, labels = found
+    header_row = int(grid.row_numbers[pos])
+    issues: list[Issue] = []
+    columns: dict[str, int] = {}
+    personal: list[str] = []
+    for col, label in sorted(labels.items()):
+        cell = f"{column_letter(col)}{header_row}"
+        target = spec.header_index.get(match_key(label))
+        if target is None:
+            issues.append(
+                Issue("warning", "extra-label", "unknown column, not published", cell=cell, value=label, **where)
+            )
+        elif target == "":
+            personal.append(label)
+        elif target in columns:
+            issues.append(
+                Issue(
+                    "error",
+                    "duplicate-label",
+                    f"a second column for field {target}",
+                    cell=cell,
+                    field=target,
+                    value=label,
+                    rule="one column per field",
+                    related_cell=f"{column_letter(columns[target])}{header_row}",
+                    **where,
+                )
+            )
+        else:
+            columns[target] = col
+    for f in spec.fields:
+        if f.required and not f.derived_from and not f.column_optional and f.name not in columns:
+            issues.append(
+                Issue(
+                    "error",
+                    "missing-label",
+                    f"no column for required field {f.name} ({f.title})",
+                    cell=f"row {header_row}",
+                    field=f.name,
+                    rule="required column",
+                    **where,
+                )
+            )
+    body = grid.cells.iloc[pos + 1 :]
+    data = pd.DataFrame({name: body[col].reset_index(drop=True) for name, col in columns.items()})
+    mapped = MappedSheet(
+        file=grid.file,
+        sheet=grid.sheet,
+        header_row=header_row,
+        data=data,
+        row_numbers=grid.row_numbers[pos + 1 :],
+        columns=columns,
+        dropped_personal=personal,
+    )
+    return mapped, issues

@@ -1,0 +1,222 @@
+"""Stage 1, read: every workbook sheet / CSV under a dataset's raw folder as a grid of text.
+
+Cells keep their spreadsheet coordinates (1-based row numbers, 0-based column indexes)
+so that every later error can name the cell the data officer has to fix. Typed Excel
+cells become canonical text here (2564.0 -> "2564", a date -> "YYYY-MM-DD") so that the
+normalizers see one representation whatever the source.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import python_calamine
+
+from pipeline.errors import ReadError
+
+CHUNK_ROWS = 50_000
+SUPPORTED_SUFFIXES = (".xlsx", ".csv")
+BLANK = "[\\s\u00a0\u200b\u200c\u200d\u2060\ufeff]*"
+
+
+@dataclass
+class SheetGrid:
+    """The non-blank rows of one sheet (or CSV file), all cells as text."""
+
+    file: str  # display name, relative to the dataset's raw folder
+    sheet: str  # sheet name; "" for CSV
+    cells: pd.DataFrame  # columns: 0-based column index; values: str ("" for empty)
+    row_numbers: np.ndarray  # 1-based spreadsheet row (CSV: record number) of each row
+
+
+def raw_files(raw_dir: Path) -> list[Path]:
+    """The dataset's input files in name order (Excel lock files and hidden files skipped)."""
+    files = [
+        p
+        for p in raw_dir.rglob("*")
+        if p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(("~$", ".~lock", ".")) and p.is_file()
+    ]
+    return sorted(files, key=lambda p: p.relative_to(raw_dir).as_posix())
+
+
+def cell_text(value: object) -> str:
+    """Canonical text of a typed spreadsheet cell."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def sniff_format(path: Path) -> str:
+    """'xlsx' or 'csv' decided by content, not by the file name."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+        except zipfile.BadZipFile as exc:
+            raise ReadError(f"{path.name}: damaged workbook (not a readable zip): {exc}") from exc
+        if "xl/workbook.xml" in names:
+            return "xlsx"
+        if "mimetype" in names:
+            raise ReadError(f"{path.name}: OpenDocument spreadsheets are not supported; save it as .xlsx")
+        raise ReadError(f"{path.name}: a zip file, but not an Excel workbook")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ReadError(
+            f"{path.name}: legacy .xls or password-protected workbook; remove the password and save it as .xlsx"
+        )
+    return "csv"
+
+
+def read_file(path: Path, display_name: str, csv_options: dict[str, str] | None = None) -> list[SheetGrid]:
+    """All grids of one raw file: one per visible worksheet, or one for a CSV."""
+    kind = sniff_format(path)
+    if kind == "xlsx":
+        return list(_read_xlsx(path, display_name))
+    return [_read_csv(path, display_name, csv_options or {})]
+
+
+def _read_xlsx(path: Path, display_name: str) -> Iterator[SheetGrid]:
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for every kind of damage
+        raise ReadError(f"{display_name}: cannot open workbook: {exc}") from exc
+    try:
+        for meta in workbook.sheets_metadata:
+            if str(meta.visible).rsplit(".", 1)[-1] != "Visible" or "WorkSheet" not in str(meta.typ):
+                continue
+            try:
+                sheet = workbook.get_sheet_by_name(meta.name)
+                grid = _sheet_grid(sheet)
+            except ReadError:
+                raise
+            except Exception as exc:
+                raise ReadError(f"{display_name} › {meta.name}: cannot read sheet: {exc}") from exc
+            cells, row_numbers = grid
+            yield SheetGrid(display_name, meta.name, cells, row_numbers)
+    finally:
+        workbook.close()
+
+
+def _sheet_grid(sheet: python_calamine.CalamineSheet) -> tuple[pd.DataFrame, np.ndarray]:
+    start = sheet.start or (0, 0)
+    # iter_rows yields rows from the sheet's first row, columns from its first used column
+    col_offset = start[1]
+    rows = sheet.iter_rows()
+    merged = [(r, c) for r, c in (sheet.merged_cell_ranges or []) if r[0] != c[0]]
+    cells, row_numbers = _grid_from_rows(rows, first_row_number=1, col_offset=col_offset)
+    if merged and len(cells):
+        cells = _fill_vertical_merges(cells, row_numbers, merged)
+    return cells, row_numbers
+
+
+def _fill_vertical_merges(cells: pd.DataFrame, row_numbers: np.ndarray, merged: list) -> pd.DataFrame:
+    """A cell merged down over several rows holds its value in every row it covers."""
+    position = {int(r): i for i, r in enumerate(row_numbers)}
+    for (r0, c0), (r1, _c1) in merged:
+        if c0 not in cells.columns or (r0 + 1) not in position:
+            continue
+        value = cells.at[position[r0 + 1], c0]
+        targets = [position[r + 1] for r in range(r0 + 1, r1 + 1) if (r + 1) in position]
+        if targets:
+            cells.loc[targets, c0] = value
+    return cells
+
+
+def _grid_from_rows(
+    rows: Iterable[list[object]], first_row_number: int, col_offset: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Collect rows chunk by chunk into text columns, dropping blank rows."""
+    frames: list[pd.DataFrame] = []
+    numbers: list[np.ndarray] = []
+    seen = 0
+    chunk: list[list[object]] = []
+
+    def flush() -> None:
+        nonlocal seen
+        width = max(len(r) for r in chunk)
+        padded = [r if len(r) == width else [*r, *([""] * (width - len(r)))] for r in chunk]
+        columns = {}
+        for i, values in enumerate(zip(*padded, strict=True)):
+            if not all(type(v) is str for v in values):
+                values = tuple(cell_text(v) for v in values)
+            columns[col_offset + i] = pd.Series(values, dtype="str")
+        frame = pd.DataFrame(columns)
+        blank = np.ones(len(frame), dtype=bool)
+        for col in frame.columns:
+            blank &= frame[col].str.fullmatch(BLANK).to_numpy(dtype=bool)
+        frames.append(frame[~blank])
+        numbers.append((np.arange(len(chunk)) + seen + first_row_number)[~blank])
+        seen += len(chunk)
+        chunk.clear()
+
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= CHUNK_ROWS:
+            flush()
+    if chunk:
+        flush()
+    if not frames:
+        return pd.DataFrame(), np.array([], dtype=np.int64)
+    cells = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    return cells.fillna(""), np.concatenate(numbers)
+
+
+def _decode(path: Path, data: bytes, encoding: str | None) -> str:
+    """UTF-8 (with or without BOM) first, then the Thai Windows code page (a superset of TIS-620)."""
+    if encoding:
+        try:
+            return data.decode(encoding)
+        except (LookupError, UnicodeDecodeError) as exc:
+            raise ReadError(f"{path.name}: cannot decode as {encoding}: {exc}") from exc
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp874")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"{path.name}: not UTF-8 and not Thai (TIS-620/Windows-874) text: {exc}") from exc
+
+
+def _read_csv(path: Path, display_name: str, options: dict[str, str]) -> SheetGrid:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        raise ReadError(f"{display_name}: binary content, not a CSV text file")
+    text = _decode(path, data, options.get("encoding"))
+    delimiter = options.get("delimiter") or _sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        cells, row_numbers = _grid_from_rows(reader, first_row_number=1, col_offset=0)
+    except csv.Error as exc:
+        raise ReadError(f"{display_name}: malformed CSV: {exc}") from exc
+    return SheetGrid(display_name, "", cells, row_numbers)
+
+
+def _sniff_delimiter(text: str) -> str:
+    sample = "\n".join(text[:65536].splitlines()[:50])
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","

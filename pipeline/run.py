@@ -1,0 +1,169 @@
+"""Chains the stages: read -> map -> normalize -> validate -> publish, per dataset.
+
+Library entry points (`build`, `check`) used by the CLI and by tests; no printing here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import headers, normalize, publish, read, validate
+from pipeline.dataset import DatasetSpec, load_dataset
+from pipeline.errors import ConfigError, ReadError
+from pipeline.issues import Issue
+from pipeline.report import Summary, write_report
+
+FINGERPRINT_FILE = ".build-fingerprint"
+
+
+@dataclass(frozen=True)
+class Config:
+    raw_dir: Path
+    published_dir: Path
+    reports_dir: Path
+    schemas_dir: Path
+    datasets: tuple[str, ...] = ()
+    force: bool = False
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    status: str  # "published", "unchanged", "valid" (checked only) or "invalid"
+    summary: Summary
+    issues: list[Issue] = field(default_factory=list)
+    report: Path | None = None
+    published: Path | None = None
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+
+def dataset_names(config: Config) -> list[str]:
+    """Datasets to build: the folders under RAW_DIR (or those asked for)."""
+    if not config.raw_dir.is_dir():
+        raise ConfigError(f"raw data folder not found: {config.raw_dir}")
+    names = list(config.datasets) or sorted(
+        p.name for p in config.raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    if not names:
+        raise ConfigError(f"no dataset folders under {config.raw_dir}")
+    return names
+
+
+def process(spec: DatasetSpec, raw_dir: Path) -> tuple[pd.DataFrame, list[Issue], Summary]:
+    """Read, map, normalize and validate one dataset; returns rows ready to publish."""
+    summary = Summary(spec.name)
+    issues: list[Issue] = []
+    mapped: list[headers.MappedSheet] = []
+    folder = raw_dir / spec.name
+    if not folder.is_dir():
+        raise ConfigError(f"raw data folder not found: {folder}")
+    for path in read.raw_files(folder):
+        display = path.relative_to(folder).as_posix()
+        summary.files.append(display)
+        try:
+            grids = read.read_file(path, display, spec.csv_options)
+        except ReadError as exc:
+            issues.append(Issue("error", "source-error", str(exc).removeprefix(f"{display}: "), file=display))
+            continue
+        file_sheets = 0
+        for grid in grids:
+            sheet, sheet_issues = headers.map_sheet(grid, spec)
+            issues.extend(sheet_issues)
+            if sheet is None:
+                continue
+            file_sheets += 1
+            summary.sheets.append(f"{display} › {grid.sheet}" if grid.sheet else display)
+            summary.personal_data_columns_dropped.extend(sheet.dropped_personal)
+            summary.rows_read += len(sheet.data)
+            mapped.append(sheet)
+        if not file_sheets:
+            issues.append(
+                Issue("error", "missing-header", "no sheet with a header row of known column names", file=display)
+            )
+    if not summary.files:
+        issues.append(Issue("error", "source-error", f"no .xlsx or .csv files in {folder}"))
+    table, row_issues = normalize.normalize(mapped, spec)
+    issues.extend(row_issues)
+    table, duplicate_issues = validate.drop_duplicate_rows(table)
+    summary.duplicates_dropped = len(duplicate_issues)
+    issues.extend(duplicate_issues)
+    issues.extend(validate.validate(table))
+    summary.rows_published = len(table.values)
+    if summary.rows_published == 0 and summary.files:
+        issues.append(
+            Issue("error", "empty-table", "no data rows: refusing to publish an empty table over the published one")
+        )
+    return table.values, issues, summary
+
+
+def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
+    """Hash of the raw files, the dataset's schema files and the pipeline's own code."""
+    digest = hashlib.sha256(spec.fingerprint().encode())
+    for path in read.raw_files(raw_dir / spec.name):
+        digest.update(path.relative_to(raw_dir).as_posix().encode() + b"\0")
+        digest.update(publish.sha256_file(path).encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def is_up_to_date(spec: DatasetSpec, config: Config, fingerprint: str) -> bool:
+    folder = config.published_dir / spec.name
+    stamp = folder / FINGERPRINT_FILE
+    if config.force or not stamp.is_file() or stamp.read_text().strip() != fingerprint:
+        return False
+    try:
+        descriptor = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return all((folder / r["path"]).is_file() for r in descriptor.get("resources", []))
+
+
+def check(config: Config) -> list[DatasetResult]:
+    """Validate every dataset without publishing anything."""
+    results = []
+    for name in dataset_names(config):
+        spec = load_dataset(config.schemas_dir, name)
+        _values, issues, summary = process(spec, config.raw_dir)
+        result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
+        result.report = write_report(config.reports_dir, summary, issues)
+        results.append(result)
+    return results
+
+
+def build(config: Config) -> list[DatasetResult]:
+    """Validate every dataset; publish them only if none has an error."""
+    results: list[DatasetResult] = []
+    pending: list[tuple[DatasetSpec, pd.DataFrame, str]] = []
+    for name in dataset_names(config):
+        spec = load_dataset(config.schemas_dir, name)
+        fingerprint = input_fingerprint(spec, config.raw_dir)
+        if is_up_to_date(spec, config, fingerprint):
+            results.append(DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name))
+            continue
+        values, issues, summary = process(spec, config.raw_dir)
+        result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
+        result.report = write_report(config.reports_dir, summary, issues)
+        results.append(result)
+        if result.status == "valid":
+            pending.append((spec, values, fingerprint))
+    if any(r.status == "invalid" for r in results):
+        return results
+    by_name = {r.name: r for r in results}
+    for spec, values, fingerprint in pending:
+        folder = publish.publish(spec, values, config.published_dir, extra_files={FINGERPRINT_FILE: fingerprint + "\n"})
+        by_name[spec.name].status = "published"
+        by_name[spec.name].published = folder
+    return results
+
+
+def _has_errors(issues: list[Issue]) -> bool:
+    return any(i.severity == "error" for i in issues)

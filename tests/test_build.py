@@ -1,0 +1,274 @@
+"""End-to-end builds of a temporary RAW_DIR: what a data officer gets from `make`."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import pytest
+from frictionless import validate as frictionless_validate
+
+from pipeline.cli import main
+from pipeline.run import Config, build
+
+from .conftest import DATASET, HEADER, SCHEMAS, Workspace, entry, write_csv, write_xlsx
+
+PERSONAL = ["นายสมมติ ตัวอย่าง", "081-234-5678", "0812345679", "contact1@example.org", "นางตัวอย่าง สมมติ", "02-000-0000"]
+
+
+def read_published(path: Path) -> list[dict[str, str]]:
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM so Excel shows Thai"
+    return list(csv.DictReader(io.StringIO(data[3:].decode("utf-8"))))
+
+
+def all_output_text(ws: Workspace) -> str:
+    files = [*ws.published.rglob("*"), *ws.reports.rglob("*")]
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files if p.is_file())
+
+
+def test_committed_sample_builds_the_ten_selected_entries(sample_raw: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    published = tmp_path / "pub"
+    code = main(
+        [
+            "build",
+            "--raw-dir",
+            str(sample_raw),
+            "--published-dir",
+            str(published),
+            "--reports-dir",
+            str(tmp_path / "rep"),
+            "--schemas-dir",
+            str(SCHEMAS),
+        ]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    rows = read_published(published / DATASET / "entries.csv")
+    assert len(rows) == 10
+    assert [r["entry_id"] for r in rows] == [f"LDI-2564-{i:03d}" for i in range(1, 11)]
+    first = rows[0]
+    assert first["organization_name"] == "เทศบาลตำบลท่าคันโท"
+    assert first["organization_type"] == "เทศบาลตำบล"
+    assert first["province"] == "กาฬสินธุ์" and first["province_code"] == "TH-46"
+    assert "สำหรับ" in first["project_title"]
+    assert {r["contest_year"] for r in rows} == {"2564"}
+    assert {r["result"] for r in rows} == {"ได้รับการคัดเลือก"}
+    by_id = {r["entry_id"]: r for r in rows}
+    assert by_id["LDI-2564-005"]["organization_name"] == "องค์การบริหารส่วนตำบลปางหมู"
+    assert by_id["LDI-2564-009"]["province"] == "สุราษฎร์ธานี"
+    assert list(rows[0]) == [
+        "entry_id",
+        "contest_year",
+        "organization_name",
+        "organization_type",
+        "province",
+        "province_code",
+        "project_title",
+        "submitted_date",
+        "result",
+    ]
+    text = (published / DATASET / "entries.csv").read_text(encoding="utf-8-sig") + out.out + out.err
+    text += (tmp_path / "rep" / DATASET / "validation.json").read_text(encoding="utf-8")
+    for value in PERSONAL:
+        assert value not in text
+
+
+def test_published_package_passes_frictionless(sample_raw: Path, tmp_path: Path) -> None:
+    build(Config(sample_raw, tmp_path / "pub", tmp_path / "rep", SCHEMAS))
+    descriptor = tmp_path / "pub" / DATASET / "datapackage.json"
+    report = frictionless_validate(str(descriptor))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    package = json.loads(descriptor.read_text(encoding="utf-8"))
+    assert package["title"] and all(
+        f["title"] and f["description"] for f in package["resources"][0]["schema"]["fields"]
+    )
+    assert package["licenses"][0]["name"] == "CC-BY-4.0"
+    assert "x_portal" not in package
+
+
+def test_same_input_gives_byte_identical_output(sample_raw: Path, tmp_path: Path) -> None:
+    build(Config(sample_raw, tmp_path / "a", tmp_path / "ra", SCHEMAS))
+    build(Config(sample_raw, tmp_path / "b", tmp_path / "rb", SCHEMAS))
+    for name in ("entries.csv", "datapackage.json"):
+        assert (tmp_path / "a" / DATASET / name).read_bytes() == (tmp_path / "b" / DATASET / name).read_bytes()
+
+
+def test_unchanged_inputs_are_skipped_and_files_untouched(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("A1")])
+    assert build(ws.config)[0].status == "published"
+    before = {p: p.stat().st_mtime_ns for p in ws.published.rglob("*")}
+    assert build(ws.config)[0].status == "unchanged"
+    assert {p: p.stat().st_mtime_ns for p in ws.published.rglob("*")} == before
+    ws.xlsx("a.xlsx", [HEADER, entry("A1"), entry("A2")])
+    assert build(ws.config)[0].status == "published"
+    assert len(read_published(ws.published_csv())) == 2
+
+
+def test_messy_workbook_title_rows_offset_header_blank_rows_mixed_types(ws: Workspace) -> None:
+    rows = [
+        ["ผลการประกวด ท้องถิ่นดิจิทัล ๒๕๖๔"],
+        [],
+        ["ข้อมูล ณ วันที่ ๑ เมษายน ๒๕๖๔"],
+        [
+            " รหัส ",
+            "ปี",
+            "หน่วยงาน",
+            "ประเภท",
+            "จังหวัด",
+            "ชื่อ\u00a0โครงการ",
+            "วันที่ส่ง",
+            "ผลการคัดเลือก",
+            "เบอร์โทรศัพท์",
+            "หมายเหตุ",
+        ],
+        ["b-01", "๒๕๖๔", "ทต.บางปลา", "", "สมุทรสาคร", "ระบบ  บริการ", dt.date(2021, 3, 15), "ผ่าน", "0812345678", "x"],
+        [],
+        ["b-02", 2021.0, "อบต. ปางหมู จ.แม่ฮ่องสอน", "อบต.", "", "ระบบ\u200bจอง", "15 มี.ค. 2564", "ไม่ผ่าน", "", ""],
+        ["b-03", "2564", "เทศบาล นคร ยะลา", "", "จ.ยะลา", "ระบบติดตาม", dt.datetime(2564, 3, 20), "", "", ""],
+        ["b-04", 2564, "ทม.แสนสุข", "เทศบาลเมือง", "ชลบุรี", "ระบบสุขภาพ", "22/3/64", "ผ่านการคัดเลือก", "", ""],
+        ["b-04", 2564, "ทม.แสนสุข", "เทศบาลเมือง", "ชลบุรี", "ระบบสุขภาพ", "22/3/64", "ผ่านการคัดเลือก", "", ""],
+    ]
+    path = write_xlsx(ws.dataset_dir / "messy.xlsx", {"ผลงาน": rows}, origin=(2, 3))
+    results = build(ws.config)
+    result = results[0]
+    assert result.status == "published", [i.line() for i in result.issues]
+    out = {r["entry_id"]: r for r in read_published(ws.published_csv())}
+    assert list(out) == ["B-01", "B-02", "B-03", "B-04"]
+    assert out["B-01"]["contest_year"] == "2564" and out["B-02"]["contest_year"] == "2564"
+    assert out["B-01"]["submitted_date"] == "2021-03-15"
+    assert out["B-02"]["submitted_date"] == "2021-03-15"
+    assert out["B-03"]["submitted_date"] == "2021-03-20"
+    assert out["B-04"]["submitted_date"] == "2021-03-22"
+    assert out["B-02"]["organization_name"] == "องค์การบริหารส่วนตำบลปางหมู"
+    assert out["B-02"]["province"] == "แม่ฮ่องสอน" and out["B-02"]["province_code"] == "TH-58"
+    assert out["B-03"]["organization_type"] == "เทศบาลนคร"
+    assert out["B-01"]["project_title"] == "ระบบ บริการ" and out["B-02"]["project_title"] == "ระบบจอง"
+    assert out["B-03"]["result"] == "" and out["B-02"]["result"] == "ไม่ได้รับการคัดเลือก"
+    warnings = {(i.type, i.cell) for i in result.issues if i.severity == "warning"}
+    assert ("extra-label", "L5") in warnings  # หมายเหตุ: unknown column, header at C5
+    assert ("duplicate-row", "row 11") in warnings
+    assert "0812345678" not in ws.published_csv().read_text(encoding="utf-8-sig")
+    assert path.exists()
+
+
+def test_bad_input_lists_every_error_with_cells_and_publishes_nothing(ws: Workspace, capsys) -> None:  # type: ignore[no-untyped-def]
+    ws.xlsx("good.xlsx", [HEADER, entry("G1")])
+    assert main(ws.cli_args()) == 0
+    before = ws.snapshot()
+    assert before
+    ws.xlsx(
+        "good.xlsx",
+        [
+            HEADER,
+            entry("G1"),
+            entry("G2", province="ภูเก้ต"),
+            entry("G3", year="สองพัน"),
+            entry("G4", submitted="31/02/2564"),
+            entry("", title=""),
+            entry("G5", result="อาจจะ"),
+        ],
+    )
+    code = main(ws.cli_args())
+    err = capsys.readouterr().err
+    assert code == 1
+    assert ws.snapshot() == before, "published folder must be byte-for-byte unchanged"
+    report = json.loads((ws.reports / DATASET / "validation.json").read_text(encoding="utf-8"))
+    found = {(e["cell"], e["field"], e["type"], e.get("rule")) for e in report["errors"]}
+    assert found == {
+        ("E3", "province", "constraint-error", "enum"),
+        ("B4", "contest_year", "type-error", "type integer"),
+        ("G5", "submitted_date", "type-error", "type date"),
+        ("A6", "entry_id", "constraint-error", "required"),
+        ("F6", "project_title", "constraint-error", "required"),
+        ("H7", "result", "constraint-error", "enum"),
+    }
+    province_error = next(e for e in report["errors"] if e["field"] == "province")
+    assert province_error["value"] == "ภูเก้ต" and province_error["suggestion"] == "ภูเก็ต"
+    assert province_error["file"] == "good.xlsx" and province_error["sheet"] == "ผลงาน"
+    assert "good.xlsx › ผลงาน › E3" in err and "ภูเก้ต" in err and "ภูเก็ต" in err
+    assert not (ws.published / DATASET / "validation.json").exists()
+
+
+def test_same_id_different_content_names_both_cells(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("X1", title="หนึ่ง")])
+    write_csv(ws.dataset_dir / "b.csv", [HEADER, entry(" x1", title="สอง")])
+    result = build(ws.config)[0]
+    errors = [i for i in result.errors if i.type == "unique-error"]
+    assert len(errors) == 1
+    assert errors[0].location == "b.csv › A2" and errors[0].related_cell == "a.xlsx › ผลงาน › A2"
+    assert result.status == "invalid"
+
+
+def test_province_in_name_must_agree_with_province_column(ws: Workspace) -> None:
+    ws.xlsx(
+        "a.xlsx",
+        [
+            HEADER,
+            entry("P1", org="ทต.ท่าคันโท จ.กาฬสินธุ์", province="ขอนแก่น"),
+            entry("P2", org="อบต.ทดสอบ", kind="เทศบาลนคร"),
+        ],
+    )
+    errors = build(ws.config)[0].errors
+    assert {(e.cell, e.field, e.type, e.related_cell) for e in errors} == {
+        ("E2", "province", "row-constraint", "C2"),
+        ("D3", "organization_type", "row-constraint", "C3"),
+    }
+
+
+def test_organization_type_column_may_be_absent(ws: Workspace) -> None:
+    header = [h for h in HEADER if h != "ประเภท อปท."]
+    ws.xlsx(
+        "a.xlsx",
+        [header, ["T1", 2564, "ทน.ขอนแก่น", "ขอนแก่น", "ระบบ", "", ""], ["T2", 2564, "ขอนแก่น", "ขอนแก่น", "ระบบ", "", ""]],
+    )
+    result = build(ws.config)[0]
+    assert [(e.cell, e.field, e.rule) for e in result.errors] == [("C3", "organization_type", "required")]
+
+
+def test_multiple_sheets_and_csv_in_name_order(ws: Workspace) -> None:
+    write_xlsx(
+        ws.dataset_dir / "b.xlsx",
+        {"ชีต1": [HEADER, entry("S2")], "ชีต2": [HEADER, entry("S1")], "อื่นๆ": [["บันทึก"], ["ไม่มีหัวตาราง"]]},
+    )
+    write_csv(ws.dataset_dir / "a.csv", [HEADER, entry("S3")], encoding="cp874")
+    result = build(ws.config)[0]
+    assert result.status == "published"
+    assert result.summary.files == ["a.csv", "b.xlsx"]
+    assert result.summary.sheets == ["a.csv", "b.xlsx › ชีต1", "b.xlsx › ชีต2"]
+    assert [r["entry_id"] for r in read_published(ws.published_csv())] == ["S1", "S2", "S3"]
+
+
+def test_header_only_workbook_is_refused(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER])
+    result = build(ws.config)[0]
+    assert [e.type for e in result.errors] == ["empty-table"]
+    assert not ws.published.exists() or ws.snapshot() == {}
+
+
+def test_missing_required_column_is_an_error(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [["รหัส", "ปี", "หน่วยงาน", "จังหวัด"], ["A", 2564, "อบต.ก", "ชลบุรี"]])
+    result = build(ws.config)[0]
+    assert ("missing-label", "project_title") in {(e.type, e.field) for e in result.errors}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["build", "--help"], ["validate", "--help"]])
+def test_cli_help(argv: list[str], capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(argv) == 0
+    assert "exit codes" in capsys.readouterr().out
+
+
+def test_cli_usage_and_environment_errors(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["frobnicate"]) == 2
+    assert main(["build", "--raw-dir", str(tmp_path / "nope")]) == 2
+    assert "raw data folder not found" in capsys.readouterr().err
+
+
+def test_validate_publishes_nothing(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("V1")])
+    assert main(ws.cli_args("validate")) == 0
+    assert ws.snapshot() == {}
+    assert (ws.reports / DATASET / "validation.json").exists()
