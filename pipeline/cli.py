@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import __version__, run
+from pipeline import __version__, ckan, run
 from pipeline.errors import PipelineError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL = 0, 1, 2, 3
 MAX_PRINTED_ISSUES = 1000
+
+PORTAL_HELP = """
+
+The API token is read from the environment, never from the command line:
+CKAN_API_TOKEN, or the file named by CKAN_API_TOKEN_FILE (default .ckan/apitoken,
+written by `make ckan-up` for the local portal). It is never printed."""
 
 EPILOG = """exit codes:
   0  success
@@ -89,6 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_paths(p)
+    for name, help_text, description in (
+        (
+            "push",
+            "push every published dataset to a CKAN portal",
+            "Create or update the organization, dataset, resources and DataStore table of every published dataset "
+            "so the portal equals what is published. Files are uploaded only when their sha256 changed, DataStore rows "
+            "only when their content changed; a second push with nothing changed writes nothing.",
+        ),
+        (
+            "plan",
+            "show what `push` would change, change nothing",
+            "Compare every published dataset with the portal and print create / update / unchanged for each "
+            "organization, dataset and resource, and the DataStore rows to insert / update / delete.",
+        ),
+    ):
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description + PORTAL_HELP,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_paths(p)
+        p.add_argument("--ckan-url", default=None, help=f"portal URL (default: $CKAN_URL or {ckan.DEFAULT_URL})")
     return parser
 
 
@@ -107,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         force=getattr(args, "force", False),
     )
     try:
+        if args.command in ("push", "plan"):
+            return _push(args, config)
         results = run.build(config) if args.command == "build" else run.check(config)
     except PipelineError as exc:
         _fail(str(exc), args.json, exc.exit_code)
@@ -124,6 +157,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         if invalid and args.command == "build":
             print("Build failed: nothing was published; the published folder is unchanged.", file=sys.stderr)
     return EXIT_INVALID if invalid else EXIT_OK
+
+
+def _push(args: argparse.Namespace, config: run.Config) -> int:
+    url = args.ckan_url or os.environ.get("CKAN_URL") or ckan.DEFAULT_URL
+    portal = ckan.Portal(url, ckan.read_token())
+    dry_run = args.command == "plan"
+
+    def show(change: ckan.Change) -> None:
+        if not args.json:
+            print(change.line(), flush=True)
+
+    changes = ckan.push(
+        portal, config.published_dir, config.schemas_dir, dry_run=dry_run, datasets=config.datasets, on_change=show
+    )
+    pending = sum(1 for c in changes if c.action != "unchanged")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "dry_run": dry_run,
+                    "url": portal.url,
+                    "write_calls": len(portal.writes),
+                    "changes": [c.to_dict() for c in changes],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    elif dry_run:
+        print(f"plan: {pending} change(s) to make at {portal.url}; nothing was changed")
+    else:
+        print(f"push: {pending} change(s) made at {portal.url} with {len(portal.writes)} write call(s)")
+    return EXIT_OK
 
 
 def _fail(message: str, as_json: bool, code: int) -> None:

@@ -111,13 +111,37 @@ def map_sheet(grid: SheetGrid, spec: DatasetSpec) -> tuple[MappedSheet | None, l
             )
     body = grid.cells.iloc[pos + 1 :]
     data = pd.DataFrame({name: body[col].reset_index(drop=True) for name, col in columns.items()})
+    row_numbers = grid.row_numbers[pos + 1 :]
+    repeated = _repeated_header_rows(data, spec)
+    if repeated.any():
+        for row in row_numbers[repeated]:
+            issues.append(
+                Issue("warning", "repeated-header", "the header row again; skipped", cell=f"row {row}", **where)
+            )
+        data = data[~repeated].reset_index(drop=True)
+        row_numbers = row_numbers[~repeated]
     mapped = MappedSheet(
         file=grid.file,
         sheet=grid.sheet,
         header_row=header_row,
         data=data,
-        row_numbers=grid.row_numbers[pos + 1 :],
+        row_numbers=row_numbers,
         columns=columns,
         dropped_personal=personal,
     )
     return mapped, issues
+
+
+def _repeated_header_rows(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    """Rows that are a header again (tables pasted one under another): every filled cell is a
+    label of its own column's field, and at least MIN_MATCHED_LABELS of them."""
+    labels = np.zeros(len(data), dtype=int)
+    filled = np.zeros(len(data), dtype=int)
+    for name in data.columns:
+        codes, uniques = pd.factorize(data[name], use_na_sentinel=False)
+        is_label = np.array([spec.header_index.get(match_key(str(u))) == name for u in uniques], dtype=bool)
+        is_filled = np.array([bool(str(u).strip()) for u in uniques], dtype=bool)
+        if len(uniques):
+            labels += is_label[codes]
+            filled += is_filled[codes]
+    return (labels >= MIN_MATCHED_LABELS) & (labels == filled)

@@ -71,7 +71,7 @@ class ThaiRules:
     def province_by_key(self) -> dict[str, str]:
         table = {}
         for row in self.reference.provinces:
-            for label in (row["name_th"], *filter(None, row["aliases"].split("|"))):
+            for label in (row["name_th"], row["name_en"], *filter(None, row["aliases"].split("|"))):
                 table[match_key(label)] = row["name_th"]
         return table
 
@@ -160,16 +160,16 @@ class ThaiRules:
             year += BE_OFFSET
         return str(year)
 
-    _ISO = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ T][0-9:.]+)?$")
+    _ISO = re.compile(r"^([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})(?:[ T][0-9:.]+)?$")
     _DMY = re.compile(r"^([0-9]{1,2}) ?[/.-] ?([0-9]{1,2}) ?[/.-] ?([0-9]{4}|[0-9]{2})$")
     _DAY_MONTH_YEAR = re.compile(r"^([0-9]{1,2}) ?([^0-9 ][^0-9]*?) ?(?:พ\.ศ\.|พ\.ศ|ค\.ศ\.)? ?([0-9]{4}|[0-9]{2})$")
     _SERIAL = re.compile(r"^[0-9]{5}$")
 
     def date(self, text: str) -> str | None:
         """ISO date (CE) from the forms officers key, or None when unreadable or impossible."""
-        text = arabic_digits(text)
+        text = arabic_digits(text).removeprefix("วันที่").strip()
         if m := self._ISO.match(text):
-            y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            y, mo, d = int(m.group(1)), int(m.group(3)), int(m.group(4))
         elif m := self._DMY.match(text):
             d, mo, y = int(m.group(1)), int(m.group(2)), _expand_year(m.group(3))
         elif m := self._DAY_MONTH_YEAR.match(text):

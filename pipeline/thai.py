@@ -47,5 +47,6 @@ def arabic_digits(value: str) -> str:
 
 
 def match_key(label: str) -> str:
-    """Comparison key for header labels and lookups: cleaned, case-folded, no spaces."""
-    return clean_text(label).casefold().replace(" ", "")
+    """Comparison key for header labels and lookups: cleaned, case-folded, no spaces,
+    without the marks officers add to headers ("รหัสผลงาน*", "จังหวัด:")."""
+    return clean_text(label).casefold().replace(" ", "").strip("*:：")

@@ -272,3 +272,11 @@ def test_validate_publishes_nothing(ws: Workspace) -> None:
     assert main(ws.cli_args("validate")) == 0
     assert ws.snapshot() == {}
     assert (ws.reports / DATASET / "validation.json").exists()
+
+
+def test_repeated_header_rows_inside_the_data_are_skipped(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("R1"), HEADER, entry("R2"), ["รหัส*", "ปี:", "", "", "", "", "", ""]])
+    result = build(ws.config)[0]
+    assert result.status == "published", [i.line() for i in result.issues]
+    assert [r["entry_id"] for r in read_published(ws.published_csv())] == ["R1", "R2"]
+    assert [(i.type, i.cell) for i in result.issues] == [("repeated-header", "row 3"), ("repeated-header", "row 5")]
