@@ -11,7 +11,12 @@ PIPELINE      := $(PY) -m pipeline
 PATHS         := --raw-dir "$(RAW_DIR)" --published-dir "$(PUBLISHED_DIR)" --reports-dir "$(REPORTS_DIR)" --schemas-dir "$(SCHEMAS_DIR)"
 
 .DEFAULT_GOAL := build
-.PHONY: build validate test lint help clean
+CKAN_PORT     ?= 5000
+CKAN_URL      ?= http://127.0.0.1:$(CKAN_PORT)
+export CKAN_URL
+CKAN_BASE     ?= $(CURDIR)/.ckan
+
+.PHONY: build validate test lint help clean push plan ckan-up ckan-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -32,9 +37,24 @@ build: $(VENV)/.installed ## build every dataset under RAW_DIR into PUBLISHED_DI
 validate: $(VENV)/.installed ## check every dataset, publish nothing
 	$(PIPELINE) validate $(PATHS)
 
-test: $(VENV)/.installed-test ## install what tests need and run them all
+push: $(VENV)/.installed ## push every published dataset to CKAN_URL (token: CKAN_API_TOKEN or CKAN_API_TOKEN_FILE)
+	$(PIPELINE) push --published-dir "$(PUBLISHED_DIR)" --schemas-dir "$(SCHEMAS_DIR)"
+
+plan: $(VENV)/.installed ## show what `make push` would change; change nothing
+	$(PIPELINE) plan --published-dir "$(PUBLISHED_DIR)" --schemas-dir "$(SCHEMAS_DIR)"
+
+ckan-up: ## start the local CKAN portal (PostgreSQL, Redis, CKAN under .ckan/); installs what it needs
+	CKAN_PORT=$(CKAN_PORT) bash portal/up.sh "$(CKAN_BASE)"
+
+ckan-down: ## stop the local CKAN portal
+	bash portal/down.sh "$(CKAN_BASE)"
+
+# `make test` starts the local portal for the push tests; to use a portal that is already
+# running, set CKAN_TEST_EXTERNAL=1 with CKAN_URL and CKAN_API_TOKEN_FILE.
+test: $(VENV)/.installed-test ## install what tests need (local CKAN portal included) and run them all
 	$(VENV)/bin/ruff check pipeline tests
-	$(VENV)/bin/pytest
+	$(if $(CKAN_TEST_EXTERNAL),,$(MAKE) --no-print-directory ckan-up)
+	$(if $(CKAN_TEST_EXTERNAL),,CKAN_API_TOKEN_FILE=$(CKAN_BASE)/apitoken) $(VENV)/bin/pytest
 
 lint: $(VENV)/.installed-test ## ruff
 	$(VENV)/bin/ruff check pipeline tests benchmarks

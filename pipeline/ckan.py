@@ -39,7 +39,7 @@ SEARCH_PAGE = 32_000
 # CKAN column types for Table Schema types (the DataStore stores PostgreSQL types)
 DATASTORE_TYPES = {"string": "text", "integer": "int", "number": "numeric", "date": "date", "boolean": "bool"}
 CORE_PACKAGE_KEYS = {"name", "title", "notes", "owner_org", "license_id", "tags"}
-READ_SUFFIXES = ("_show", "_list", "_search", "_info", "_search_sql")
+WRITE_VERBS = ("create", "update", "patch", "delete", "purge", "upsert")
 # actions that give the same result when sent twice: safe to retry after a transient failure
 REPEATABLE_WRITES = {"package_patch", "organization_patch", "resource_patch", "datastore_upsert", "datastore_delete"}
 
@@ -95,7 +95,7 @@ class Portal:
 
     @staticmethod
     def is_write(action: str) -> bool:
-        return not action.endswith(READ_SUFFIXES) and action != "status_show"
+        return any(verb in action for verb in WRITE_VERBS)
 
     def call(self, action: str, files: dict[str, Any] | None = None, **data: Any) -> Any:
         """Call one action; transient failures are retried with jittered exponential backoff
@@ -251,6 +251,8 @@ def fit_to_portal_schema(desired: Desired, portal_schema: dict[str, Any] | None)
     for name, spec in fields.items():
         choices = [str(c.get("value")) for c in spec.get("choices", []) or []]
         value = meta.get(name)
+        if "scheming_multiple_choice" in str(spec.get("validators", "")) and isinstance(value, str):
+            value = meta[name] = [value]  # the portal keeps multiple-choice fields as lists
         if choices and value not in (None, "", []):
             values = value if isinstance(value, list) else [value]
             off = [v for v in values if str(v) not in choices]

@@ -1,0 +1,1 @@
+"""CKAN extension for the project's local portal (checked on CKAN 2.12.0 only)."""
