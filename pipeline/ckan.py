@@ -12,6 +12,7 @@ only: it is never printed, logged or put into an error message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -588,6 +589,10 @@ def _sync_datastore(
         portal.call("datastore_delete", resource_id=rid, force=True)
     if info is None or recreate or dictionary_differs:
         portal.call("datastore_create", resource_id=rid, fields=fields, primary_key=key, force=True)
+    if info is None:  # a new table: let the portal add its data preview (e.g. datatables_view)
+        with contextlib.suppress(ckanapi.ValidationError, ckanapi.NotFound):
+            fresh = portal.call("resource_show", id=rid)  # now with datastore_active
+            portal.call("resource_create_default_resource_views", resource=fresh, create_datastore_views=True)
     for batch in _batches(plan.deletes, DELETE_BATCH):
         filters = {key[0]: batch} if len(key) == 1 else None
         if filters is None:

@@ -31,7 +31,7 @@ VENV="$BASE/venv"
 RUN="$BASE/run"
 LOG="$BASE/log"
 INI="$BASE/ckan.ini"
-PLUGINS="opendata_local datastore activity scheming_datasets dcat"
+PLUGINS="opendata_local datastore datatables_view activity scheming_datasets dcat"
 mkdir -p "$RUN" "$LOG" "$BASE/storage"
 START=$(date +%s)
 say() { echo "[ckan-up $(($(date +%s) - START))s] $*"; }
@@ -141,6 +141,7 @@ CKAN=("$VENV/bin/ckan" -c "$INI")
   "ckan.locale_default=th" \
   "ckan.storage_path=$BASE/storage" \
   "ckan.max_resource_size=1024" \
+  "ckan.views.default_views=datatables_view" \
   "ckan.plugins=$PLUGINS" \
   "scheming.dataset_schemas=ckanext_opendata_local:gdcatalog_dataset.yaml" \
   "scheming.presets=ckanext.scheming:presets.json" \

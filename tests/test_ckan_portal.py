@@ -126,7 +126,10 @@ def test_first_push_creates_everything_and_datastore_equals_csv(site: Site) -> N
     info = site.admin.call("datastore_info", id=csv_resource["id"])
     labels = {f["id"]: (f.get("info") or {}).get("label") for f in info["fields"]}
     assert labels["province"] == "จังหวัด" and labels["entry_id"] == "รหัสผลงาน"
-    assert info["meta"].get("count", 25) == 25
+    views = site.admin.call("resource_view_list", id=csv_resource["id"])
+    assert "datatables_view" in {v["view_type"] for v in views}, "the DataStore preview on the dataset page"
+    page = requests.get(f"{CKAN_URL}/dataset/{site.name}", timeout=30)
+    assert page.status_code == 200 and "entries.csv" in page.text
 
 
 def test_second_push_makes_zero_writes(site: Site) -> None:
