@@ -16,7 +16,10 @@ CKAN_URL      ?= http://127.0.0.1:$(CKAN_PORT)
 export CKAN_URL
 CKAN_BASE     ?= $(CURDIR)/.ckan
 
-.PHONY: build validate test lint help clean push plan ckan-up ckan-down
+ROWS          ?= 100000
+BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
+
+.PHONY: build validate test lint help clean push plan ckan-up ckan-down bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -52,9 +55,12 @@ ckan-down: ## stop the local CKAN portal
 # `make test` starts the local portal for the push tests; to use a portal that is already
 # running, set CKAN_TEST_EXTERNAL=1 with CKAN_URL and CKAN_API_TOKEN_FILE.
 test: $(VENV)/.installed-test ## install what tests need (local CKAN portal included) and run them all
-	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff check pipeline tests benchmarks
 	$(if $(CKAN_TEST_EXTERNAL),,$(MAKE) --no-print-directory ckan-up)
 	$(if $(CKAN_TEST_EXTERNAL),,CKAN_API_TOKEN_FILE=$(CKAN_BASE)/apitoken) $(VENV)/bin/pytest
+
+bench: $(VENV)/.installed-test ## benchmark the build against a bare calamine read and frictionless (ROWS=100000)
+	$(PY) -m benchmarks.run --rows $(ROWS) --out "$(BENCH_OUT)"
 
 lint: $(VENV)/.installed-test ## ruff
 	$(VENV)/bin/ruff check pipeline tests benchmarks

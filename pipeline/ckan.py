@@ -30,7 +30,7 @@ from pipeline import __version__
 from pipeline.dataset import load_dataset
 from pipeline.errors import ConfigError, PortalError
 
-DEFAULT_URL = "http://127.0.0.1:5000"
+DEFAULT_URL = "http://127.0.0.1:5000"  # the local portal of `make ckan-up`
 DEFAULT_TOKEN_FILE = Path(".ckan/apitoken")
 OTHER_CHOICE = "อื่นๆ"
 INSERT_BATCH = 10_000

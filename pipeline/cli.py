@@ -13,9 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import __version__, ckan, run
+from pipeline import __version__, run
 from pipeline.errors import PipelineError
 
+DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL = 0, 1, 2, 3
 MAX_PRINTED_ISSUES = 1000
 
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_paths(p)
-        p.add_argument("--ckan-url", default=None, help=f"portal URL (default: $CKAN_URL or {ckan.DEFAULT_URL})")
+        p.add_argument("--ckan-url", default=None, help=f"portal URL (default: $CKAN_URL or {DEFAULT_CKAN_URL})")
     return parser
 
 
@@ -160,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _push(args: argparse.Namespace, config: run.Config) -> int:
-    url = args.ckan_url or os.environ.get("CKAN_URL") or ckan.DEFAULT_URL
+    from pipeline import ckan  # imported here: building does not need the HTTP stack
+
+    url = args.ckan_url or os.environ.get("CKAN_URL") or DEFAULT_CKAN_URL
     portal = ckan.Portal(url, ckan.read_token())
     dry_run = args.command == "plan"
 

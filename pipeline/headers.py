@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.dataset import DatasetSpec
 from pipeline.issues import Issue, column_letter
 from pipeline.read import SheetGrid
-from pipeline.thai import clean_text, match_key
+from pipeline.thai import clean_series, clean_text, match_key
 
 HEADER_SEARCH_ROWS = 20
 MIN_MATCHED_LABELS = 2
@@ -139,9 +139,14 @@ def _repeated_header_rows(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     filled = np.zeros(len(data), dtype=int)
     for name in data.columns:
         codes, uniques = pd.factorize(data[name], use_na_sentinel=False)
-        is_label = np.array([spec.header_index.get(match_key(str(u))) == name for u in uniques], dtype=bool)
-        is_filled = np.array([bool(str(u).strip()) for u in uniques], dtype=bool)
-        if len(uniques):
-            labels += is_label[codes]
-            filled += is_filled[codes]
+        if not len(uniques):
+            continue
+        keys = label_keys(pd.Series(uniques, dtype="str"))
+        labels += (keys.map(spec.header_index) == name).to_numpy(dtype=bool)[codes]
+        filled += (keys != "").to_numpy(dtype=bool)[codes]
     return (labels >= MIN_MATCHED_LABELS) & (labels == filled)
+
+
+def label_keys(values: pd.Series) -> pd.Series:
+    """Vectorized `match_key`."""
+    return clean_series(values).str.lower().str.replace(" ", "", regex=False).str.strip("*:：")

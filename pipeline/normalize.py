@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
 
@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline.dataset import DatasetSpec, Reference
 from pipeline.headers import MappedSheet
-from pipeline.issues import Issue
+from pipeline.issues import Issue, column_letter
 from pipeline.thai import arabic_digits, clean_series, match_key
 
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -39,25 +39,34 @@ class NormalizedTable:
     sheets: list[MappedSheet]
     spec: DatasetSpec
 
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _letters: dict[tuple[int, str], str] = field(default_factory=dict, init=False, repr=False)
+
     def cell(self, field_name: str, position: int) -> str:
         """Spreadsheet address standing for `field_name` in row `position`."""
-        sheet = self.sheets[int(self.sheet_index[position])]
+        index = int(self.sheet_index[position])
+        key = (index, field_name)
+        if key not in self._letters:
+            sheet = self.sheets[index]
+            names = [n for n in (field_name, *self.spec.field(field_name).cell_fallback) if n in sheet.columns]
+            self._letters[key] = column_letter(sheet.columns[names[0]]) if names else ""
+        letter = self._letters[key]
         row = int(self.row_numbers[position])
-        for name in (field_name, *self.spec.field(field_name).cell_fallback):
-            if name in sheet.columns:
-                return sheet.cell(name, row)
-        return f"row {row}"
+        return f"{letter}{row}" if letter else f"row {row}"
 
     def where(self, position: int) -> dict[str, str]:
         sheet = self.sheets[int(self.sheet_index[position])]
         return {"file": sheet.file, "sheet": sheet.sheet}
 
     def source_text(self, field_name: str, position: int) -> str:
+        """The cleaned text as keyed (or of the field it derives from), for messages."""
         for name in (field_name, *self.spec.field(field_name).cell_fallback):
-            if name in self.cleaned.columns:
-                value = self.cleaned[name].iat[position]
-                if value:
-                    return str(value)
+            if name not in self._columns and name in self.cleaned.columns:
+                self._columns[name] = self.cleaned[name].to_numpy(dtype=object)
+            if name in self._columns:
+                value = self._columns[name][position]
+                if isinstance(value, str) and value:
+                    return value
         return ""
 
 

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import python_calamine
 
 from pipeline.errors import ReadError
 
 CHUNK_ROWS = 50_000
 SUPPORTED_SUFFIXES = (".xlsx", ".csv")
-BLANK = "[\\s\u00a0\u200b\u200c\u200d\u2060\ufeff]*"
+BLANK = "^[ \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000]*$"  # spelled out: RE2 runs it
 
 
 @dataclass
@@ -145,8 +147,12 @@ def _fill_vertical_merges(cells: pd.DataFrame, row_numbers: np.ndarray, merged: 
 def _grid_from_rows(
     rows: Iterable[list[object]], first_row_number: int, col_offset: int
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Collect rows chunk by chunk into text columns, dropping blank rows."""
-    frames: list[pd.DataFrame] = []
+    """Collect rows chunk by chunk into Arrow text columns, dropping blank rows.
+
+    A column of Python strings goes to Arrow in one C call; only columns holding numbers
+    or dates pay for a per-cell conversion to text.
+    """
+    tables: list[pa.Table] = []
     numbers: list[np.ndarray] = []
     seen = 0
     chunk: list[list[object]] = []
@@ -155,16 +161,17 @@ def _grid_from_rows(
         nonlocal seen
         width = max(len(r) for r in chunk)
         padded = [r if len(r) == width else [*r, *([""] * (width - len(r)))] for r in chunk]
-        columns = {}
-        for i, values in enumerate(zip(*padded, strict=True)):
-            if not all(type(v) is str for v in values):
-                values = tuple(cell_text(v) for v in values)
-            columns[col_offset + i] = pd.Series(values, dtype="str")
-        frame = pd.DataFrame(columns)
-        blank = np.ones(len(frame), dtype=bool)
-        for col in frame.columns:
-            blank &= frame[col].str.fullmatch(BLANK).to_numpy(dtype=bool)
-        frames.append(frame[~blank])
+        columns = []
+        for values in zip(*padded, strict=True):
+            try:
+                columns.append(pa.array(values, type=pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                columns.append(pa.array([cell_text(v) for v in values], type=pa.string()))
+        blank = np.ones(len(chunk), dtype=bool)
+        for column in columns:
+            blank &= pc.match_substring_regex(column, BLANK).to_numpy(zero_copy_only=False)
+        keep = pa.array(~blank)
+        tables.append(pa.table({str(col_offset + i): c for i, c in enumerate(columns)}).filter(keep))
         numbers.append((np.arange(len(chunk)) + seen + first_row_number)[~blank])
         seen += len(chunk)
         chunk.clear()
@@ -175,9 +182,11 @@ def _grid_from_rows(
             flush()
     if chunk:
         flush()
-    if not frames:
+    if not tables:
         return pd.DataFrame(), np.array([], dtype=np.int64)
-    cells = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    table = pa.concat_tables(tables, promote_options="default")
+    cells = table.to_pandas()
+    cells.columns = [int(c) for c in cells.columns]
     return cells.fillna(""), np.concatenate(numbers)
 
 

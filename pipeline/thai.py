@@ -34,8 +34,17 @@ def clean_text(value: str) -> str:
 
 
 def clean_series(values: pd.Series) -> pd.Series:
-    """Vectorized `clean_text` (missing values become "")."""
+    """Vectorized `clean_text` (missing values become ""); on the distinct values only when
+    a column repeats a lot (provinces, years, types), then spread back."""
     values = values.fillna("").astype("str")
+    codes, uniques = pd.factorize(values)
+    if len(uniques) * 2 < len(values):
+        cleaned = _clean_all(pd.Series(uniques, dtype="str")).to_numpy()
+        return pd.Series(cleaned[codes], index=values.index, dtype="str")
+    return _clean_all(values)
+
+
+def _clean_all(values: pd.Series) -> pd.Series:
     values = values.str.replace(ZERO_WIDTH, "", regex=True)
     values = values.str.replace(WHITESPACE, " ", regex=True).str.strip()
     return values.str.replace(DECOMPOSED_SARA_AM, "\\1\u0e33", regex=True)

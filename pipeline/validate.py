@@ -84,10 +84,10 @@ def _field_errors(table: NormalizedTable, f: FieldSpec) -> list[tuple[int, Issue
         errors.extend((int(p), kind, rule, message) for p in np.flatnonzero(mask))
 
     if c.get("required"):
-        missing = ~present
-        if f.derived_from:  # an unreadable source is reported on the source field itself
-            missing &= (table.values[f.derived_from] == "").to_numpy(dtype=bool)
-        flag(missing, "constraint-error", "required", f"{f.name} is required but empty")
+        message = f"{f.name} is required but empty"
+        if f.derived_from:
+            message = f"{f.name} is required but cannot be derived from an empty or invalid {f.derived_from}"
+        flag(~present, "constraint-error", "required", message)
     typed_ok = present.copy()
     if f.type in TYPE_PATTERNS:
         ok = values.str.fullmatch(TYPE_PATTERNS[f.type]).to_numpy(dtype=bool, na_value=False)

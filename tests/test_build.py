@@ -180,6 +180,7 @@ def test_bad_input_lists_every_error_with_cells_and_publishes_nothing(ws: Worksp
     found = {(e["cell"], e["field"], e["type"], e.get("rule")) for e in report["errors"]}
     assert found == {
         ("E3", "province", "constraint-error", "enum"),
+        ("E3", "province_code", "constraint-error", "required"),  # derived from the invalid province
         ("B4", "contest_year", "type-error", "type integer"),
         ("G5", "submitted_date", "type-error", "type date"),
         ("A6", "entry_id", "constraint-error", "required"),

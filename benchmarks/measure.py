@@ -1,0 +1,108 @@
+"""One measurement, run in its own process by benchmarks/run.py (so peak memory is its own).
+
+    python -m benchmarks.measure read-calamine FILE.xlsx
+    python -m benchmarks.measure candidate RAW_DIR OUT.csv     # rows as normalized, before validation
+    python -m benchmarks.measure frictionless FILE.csv ERRORS.json
+    python -m benchmarks.measure own FILE.csv ERRORS.json
+Errors are written as sorted [row, field, type] lists, Frictionless row numbers (header = 1).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = REPO / "schemas"
+DATASET = "local-digital-innovation-contest"
+
+
+def read_calamine(path: str) -> None:
+    """The baseline: python-calamine reading every cell of every sheet, nothing else."""
+    import python_calamine
+
+    book = python_calamine.CalamineWorkbook.from_path(path)
+    cells = 0
+    for name in book.sheet_names:
+        for row in book.get_sheet_by_name(name).iter_rows():
+            cells += len(row)
+    print(json.dumps({"cells": cells}))
+
+
+def candidate(raw_dir: str, out: str) -> None:
+    """The rows the build would validate, written as the CSV Frictionless will check."""
+    from pipeline import run, validate
+    from pipeline.dataset import load_dataset
+    from pipeline.normalize import normalize
+    from pipeline.publish import table_for_output, write_csv
+
+    spec = load_dataset(SCHEMAS, DATASET)
+    sheets = []
+    from pipeline import headers, read
+
+    for path in read.raw_files(Path(raw_dir) / DATASET):
+        for grid in read.read_file(path, path.name):
+            mapped, _ = headers.map_sheet(grid, spec)
+            if mapped is not None:
+                sheets.append(mapped)
+    table, _ = normalize(sheets, spec)
+    table, _ = validate.drop_duplicate_rows(table)
+    # unsorted and untyped, so invalid values stay as keyed and row numbers stay in order
+    import pyarrow as pa
+
+    write_csv(pa.table({c: table.values[c].astype("str") for c in spec.field_names}), Path(out))
+    _ = run, table_for_output
+
+
+def frictionless_errors(path: str, out: str) -> None:
+    from frictionless import Resource, Schema, validate
+
+    spec_schema = json.loads((SCHEMAS / DATASET / "entries.schema.json").read_text(encoding="utf-8"))
+    csv_path = Path(path).resolve()
+    resource = Resource(
+        path=csv_path.name,
+        basepath=str(csv_path.parent),
+        schema=Schema.from_descriptor(spec_schema),
+        encoding="utf-8-sig",
+    )
+    report = validate(resource, limit_errors=10**9)
+    found = set()
+    for error in report.tasks[0].errors:
+        kind = error.type
+        field = getattr(error, "field_name", "") or ""
+        if kind == "primary-key":  # the key's duplicate: the same finding as unique-error on entry_id
+            kind, field = "unique-error", "entry_id"
+        found.add((int(error.row_number), field, kind))
+    Path(out).write_text(json.dumps(sorted(found), ensure_ascii=False))
+    print(json.dumps({"errors": len(found)}))
+
+
+def own_errors(path: str, out: str) -> None:
+    from pipeline.dataset import load_dataset
+    from pipeline.headers import MappedSheet
+    from pipeline.normalize import NormalizedTable
+    from pipeline.validate import validate
+
+    spec = load_dataset(SCHEMAS, DATASET)
+    frame = pd.read_csv(path, dtype="str", keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")
+    rows = np.arange(2, len(frame) + 2)
+    columns = {name: i for i, name in enumerate(frame.columns)}
+    sheet = MappedSheet(path, "", 1, frame, rows, columns)
+    table = NormalizedTable(frame, frame, np.zeros(len(frame), dtype=int), rows, [sheet], spec)
+    found = set()
+    for issue in validate(table):
+        row = int("".join(ch for ch in issue.cell if ch.isdigit()))
+        found.add((row, issue.field, issue.type))
+    Path(out).write_text(json.dumps(sorted(found), ensure_ascii=False))
+    print(json.dumps({"errors": len(found)}))
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    {"read-calamine": read_calamine, "candidate": candidate, "frictionless": frictionless_errors, "own": own_errors}[
+        command
+    ](*args)

@@ -1,0 +1,184 @@
+"""`make bench ROWS=100000`: the build's speed as ratios against baselines measured in the same run.
+
+Each measurement runs in its own process (wall time and that process's peak RSS):
+  (a) baseline: python-calamine reading every cell of the workbook
+  (b) full build of the same workbook: read -> map -> normalize -> validate -> publish
+  (c) `frictionless validate` of the rows to validate, against the project's Table Schema
+  (d) the project's own validation of the same CSV
+  (e) `make` again with nothing changed (skipped by content hash)
+(c) and (d) run on a clean and on an erroneous variant (3 % of rows with a defect), and
+their error lists (row, field, type) must be identical. Workbooks are generated once per
+(rows, variant, seed) and cached under benchmarks/data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "local-digital-innovation-contest"
+PY = sys.executable
+
+
+def timed(cmd: list[str], **kw: object) -> dict[str, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    return {
+        "seconds": round(seconds, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "exit_code": code,
+        "stdout_tail": out[-300:],
+        "stderr_tail": err[-300:],
+    }
+
+
+def workbook(data: Path, rows: int, errors: float, seed: int) -> Path:
+    variant = "errors" if errors else "clean"
+    path = data / f"raw-{rows}-{variant}-{seed}" / DATASET / "contest.xlsx"
+    if not path.exists():
+        print(f"generating {path.relative_to(REPO)} …", flush=True)
+        t = time.perf_counter()
+        subprocess.run(
+            [
+                PY,
+                "-m",
+                "benchmarks.generate",
+                "--rows",
+                str(rows),
+                "--errors",
+                str(errors),
+                "--seed",
+                str(seed),
+                "--out",
+                str(path),
+            ],
+            cwd=REPO,
+            check=True,
+        )
+        print(f"  generated in {time.perf_counter() - t:.1f} s", flush=True)
+    return path
+
+
+def parity(data: Path, raw_dir: Path, label: str) -> dict[str, object]:
+    """(c) vs (d) on the rows the build validates: speed and identical error lists."""
+    candidate = data / f"{raw_dir.name}.candidate.csv"
+    if not candidate.exists():
+        subprocess.run(
+            [PY, "-m", "benchmarks.measure", "candidate", str(raw_dir), str(candidate)], cwd=REPO, check=True
+        )
+    fl_out, own_out = data / f"{label}.frictionless.json", data / f"{label}.own.json"
+    c = timed([PY, "-m", "benchmarks.measure", "frictionless", str(candidate), str(fl_out)])
+    d = timed([PY, "-m", "benchmarks.measure", "own", str(candidate), str(own_out)])
+    fl = {tuple(e) for e in json.loads(fl_out.read_text(encoding="utf-8"))}
+    own = {tuple(e) for e in json.loads(own_out.read_text(encoding="utf-8"))}
+    return {
+        "frictionless": c,
+        "own": d,
+        "ratio_frictionless_over_own": round(c["seconds"] / d["seconds"], 1),
+        "errors_frictionless": len(fl),
+        "errors_own": len(own),
+        "same_errors": fl == own,
+        "only_frictionless": sorted(fl - own)[:5],
+        "only_own": sorted(own - fl)[:5],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2564)
+    parser.add_argument("--errors", type=float, default=0.03, help="defect share of the erroneous variant")
+    parser.add_argument("--data", type=Path, default=REPO / "benchmarks" / "data")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args()
+    data = args.data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    clean = workbook(data, args.rows, 0.0, args.seed)
+    erroneous = workbook(data, args.rows, args.errors, args.seed)
+    raw_dir = clean.parents[1]
+    work = data / f"work-{args.rows}"
+    shutil.rmtree(work, ignore_errors=True)
+    published, reports = work / "published", work / "reports"
+
+    a = timed([PY, "-m", "benchmarks.measure", "read-calamine", str(clean)])
+    build_cmd = [
+        PY,
+        "-m",
+        "pipeline",
+        "build",
+        "--raw-dir",
+        str(raw_dir),
+        "--published-dir",
+        str(published),
+        "--reports-dir",
+        str(reports),
+        "--force",
+    ]
+    b = timed(build_cmd)
+    if b["exit_code"] != 0:
+        print(f"build failed: {b['stderr_tail']}", file=sys.stderr)
+        return 1
+    noop = timed(
+        [
+            "make",
+            "--no-print-directory",
+            "-s",
+            "build",
+            f"RAW_DIR={raw_dir}",
+            f"PUBLISHED_DIR={published}",
+            f"REPORTS_DIR={reports}",
+        ]
+    )
+    results = {
+        "rows": args.rows,
+        "machine": {"cpus": os.cpu_count()},
+        "baseline_read_calamine": a,
+        "build": b,
+        "ratio_build_over_read": round(b["seconds"] / a["seconds"], 2),
+        "build_rows_per_second": round(args.rows / b["seconds"]),
+        "read_rows_per_second": round(args.rows / a["seconds"]),
+        "noop_make": noop,
+        "validation_clean": parity(data, raw_dir, f"clean-{args.rows}"),
+        "validation_errors": parity(data, erroneous.parents[1], f"errors-{args.rows}"),
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    v, e = results["validation_clean"], results["validation_errors"]
+    print(f"rows: {args.rows:,}")
+    print(
+        f"(a) calamine read   {a['seconds']:8.2f} s  {results['read_rows_per_second']:>9,} rows/s  peak {a['peak_rss_mb']:,} MB"
+    )
+    print(
+        f"(b) full build      {b['seconds']:8.2f} s  {results['build_rows_per_second']:>9,} rows/s  peak {b['peak_rss_mb']:,} MB"
+    )
+    print(f"    b/a = {results['ratio_build_over_read']}   (target <= 2.0)")
+    print(
+        f"(c) frictionless    {v['frictionless']['seconds']:8.2f} s clean, {e['frictionless']['seconds']:.2f} s with errors"
+    )
+    print(f"(d) own validation  {v['own']['seconds']:8.2f} s clean, {e['own']['seconds']:.2f} s with errors")
+    print(
+        f"    c/d = {v['ratio_frictionless_over_own']} clean, {e['ratio_frictionless_over_own']} with errors   (target >= 30)"
+    )
+    print(f"    same errors: {e['same_errors']} ({e['errors_own']:,} own, {e['errors_frictionless']:,} frictionless)")
+    print(f"(e) make, nothing changed: {noop['seconds']:.2f} s   (target < 2)")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(f"results: {args.out}")
+    return 0 if e["same_errors"] and v["same_errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
