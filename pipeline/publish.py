@@ -8,6 +8,7 @@ Outputs are deterministic (no timestamps), so the same input gives the same byte
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import hashlib
 import json
 import os
@@ -55,23 +56,94 @@ def write_csv(table: pa.Table, path: Path) -> None:
         pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed", include_header=True))
 
 
-def package_descriptor(spec: DatasetSpec, files: dict[str, Path], rows: int) -> dict[str, Any]:
+XLSX_MAX_ROWS = 200_000  # above this an analyst is better served by the CSV; writing XLSX costs ~100 s per 1M rows
+XLSX_MEDIATYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FIXED_TIMESTAMP = dt.datetime(2000, 1, 1)  # document properties must not carry the build time
+
+
+def write_xlsx(table: pa.Table, spec: DatasetSpec, path: Path) -> None:
+    """For analysts: field names as a bold frozen header, Thai titles beneath, dates as real
+    dates, columns sized to their content. Deterministic bytes (fixed document timestamps)."""
+    import xlsxwriter
+
+    # shared strings (not constant_memory inline strings): every reader, frictionless included, reads them
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    book.set_properties({"title": spec.descriptor.get("title", ""), "created": FIXED_TIMESTAMP})
+    sheet = book.add_worksheet(spec.resource["name"][:31])
+    bold = book.add_format({"bold": True, "bg_color": "#E8EEF7", "border": 1})
+    thai = book.add_format({"italic": True, "font_color": "#444444", "bg_color": "#F4F6FA", "border": 1})
+    date_format = book.add_format({"num_format": "yyyy-mm-dd"})
+    columns = table.column_names
+    sample = table.slice(0, 1000).to_pylist()
+    for c, f in enumerate(spec.fields):
+        width = max([len(f.name), len(f.title)] + [len(str(r[f.name] or "")) for r in sample])
+        sheet.set_column(c, c, min(max(width + 2, 8), 60), date_format if f.type == "date" else None)
+        sheet.write_string(0, c, f.name, bold)
+        sheet.write_string(1, c, f.title, thai)
+    sheet.freeze_panes(2, 0)
+    kinds = [f.type for f in spec.fields]
+    for r, row in enumerate(table.to_pylist(), start=2):
+        for c, name in enumerate(columns):
+            value = row[name]
+            if value is None:
+                continue
+            if kinds[c] == "date":
+                sheet.write_datetime(r, c, dt.datetime.fromisoformat(value), date_format)
+            elif kinds[c] in ("integer", "number"):
+                sheet.write_number(r, c, value)
+            else:
+                sheet.write_string(r, c, value)
+    book.close()
+
+
+def write_json(table: pa.Table, path: Path) -> None:
+    """Records, one object per row, nulls for empty cells, Thai as UTF-8 (not \\u escapes)."""
+    frame = table.to_pandas()
+    text = frame.to_json(orient="records", force_ascii=False, indent=1)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, Any]:
     """The published datapackage.json: the dataset descriptor, portal-only keys removed,
-    each resource with its inline schema, byte size and sha256."""
+    the table with its inline schema, and every file with its byte size and sha256."""
     descriptor = {k: v for k, v in spec.descriptor.items() if not k.startswith("x_")}
-    main = dict(spec.resource)
-    main.update(
+    name = spec.resource["name"]
+    title = spec.resource.get("title", name)
+    resources = [
         {
+            **spec.resource,
             "path": files["csv"].name,
             "format": "csv",
             "mediatype": "text/csv",
             "encoding": "utf-8-sig",
             "schema": spec.table_schema,
         }
-    )
-    resources = [main]
+    ]
+    if "xlsx" in files:
+        resources.append(
+            {
+                "name": f"{name}-xlsx",
+                "path": files["xlsx"].name,
+                "title": f"{title} (Excel)",
+                "format": "xlsx",
+                "mediatype": XLSX_MEDIATYPE,
+                "description": "สำเนาของตารางสำหรับเปิดด้วย Excel: แถวแรกเป็นชื่อฟิลด์ แถวที่สองเป็นชื่อภาษาไทย",
+            }
+        )
+    if "json" in files:
+        resources.append(
+            {
+                "name": f"{name}-json",
+                "path": files["json"].name,
+                "title": f"{title} (JSON)",
+                "format": "json",
+                "mediatype": "application/json",
+                "encoding": "utf-8",
+                "description": "สำเนาของตารางในรูปแบบ JSON (รายการของระเบียน)",
+            }
+        )
     for resource in resources:
-        path = files["csv"]
+        path = files[resource["format"]]
         resource["bytes"] = path.stat().st_size
         resource["hash"] = f"sha256:{sha256_file(path)}"
     descriptor["resources"] = resources
@@ -81,10 +153,14 @@ def package_descriptor(spec: DatasetSpec, files: dict[str, Path], rows: int) -> 
 def stage(spec: DatasetSpec, values: pd.DataFrame, staging: Path) -> dict[str, Path]:
     """Write every published file of the dataset into `staging`."""
     table = table_for_output(values, spec)
-    resource_name = spec.resource["name"]
-    files = {"csv": staging / f"{resource_name}.csv"}
+    name = spec.resource["name"]
+    files = {"csv": staging / f"{name}.csv", "json": staging / f"{name}.json"}
     write_csv(table, files["csv"])
-    descriptor = package_descriptor(spec, files, table.num_rows)
+    write_json(table, files["json"])
+    if table.num_rows <= XLSX_MAX_ROWS:
+        files["xlsx"] = staging / f"{name}.xlsx"
+        write_xlsx(table, spec, files["xlsx"])
+    descriptor = package_descriptor(spec, files)
     files["datapackage"] = staging / "datapackage.json"
     files["datapackage"].write_text(json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return files

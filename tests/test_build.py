@@ -93,7 +93,7 @@ def test_published_package_passes_frictionless(sample_raw: Path, tmp_path: Path)
 def test_same_input_gives_byte_identical_output(sample_raw: Path, tmp_path: Path) -> None:
     build(Config(sample_raw, tmp_path / "a", tmp_path / "ra", SCHEMAS))
     build(Config(sample_raw, tmp_path / "b", tmp_path / "rb", SCHEMAS))
-    for name in ("entries.csv", "datapackage.json"):
+    for name in ("entries.csv", "entries.xlsx", "entries.json", "datapackage.json"):
         assert (tmp_path / "a" / DATASET / name).read_bytes() == (tmp_path / "b" / DATASET / name).read_bytes()
 
 
@@ -281,3 +281,31 @@ def test_repeated_header_rows_inside_the_data_are_skipped(ws: Workspace) -> None
     assert result.status == "published", [i.line() for i in result.issues]
     assert [r["entry_id"] for r in read_published(ws.published_csv())] == ["R1", "R2"]
     assert [(i.type, i.cell) for i in result.issues] == [("repeated-header", "row 3"), ("repeated-header", "row 5")]
+
+
+def test_analyst_downloads_xlsx_and_json_beside_the_csv(ws: Workspace) -> None:
+    import openpyxl
+
+    ws.xlsx("a.xlsx", [HEADER, entry("J2", submitted="15 มี.ค. 2564"), entry("J1", submitted="")])
+    assert build(ws.config)[0].status == "published"
+    folder = ws.published / DATASET
+    package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    by_path = {r["path"]: r for r in package["resources"]}
+    assert set(by_path) == {"entries.csv", "entries.xlsx", "entries.json"}
+    for path, resource in by_path.items():
+        data = (folder / path).read_bytes()
+        assert resource["bytes"] == len(data)
+        assert resource["hash"] == "sha256:" + __import__("hashlib").sha256(data).hexdigest()
+    records = json.loads((folder / "entries.json").read_text(encoding="utf-8"))
+    assert [r["entry_id"] for r in records] == ["J1", "J2"]
+    assert records[1]["contest_year"] == 2564 and records[1]["submitted_date"] == "2021-03-15"
+    assert records[0]["submitted_date"] is None
+    book = openpyxl.load_workbook(folder / "entries.xlsx")
+    sheet = book.active
+    assert sheet.freeze_panes == "A3"
+    assert [c.value for c in sheet[1]][:3] == ["entry_id", "contest_year", "organization_name"]
+    assert sheet["A1"].font.bold
+    assert [c.value for c in sheet[2]][:2] == ["รหัสผลงาน", "ปีที่ประกวด (พ.ศ.)"]
+    assert sheet["B4"].value == 2564
+    assert sheet["H4"].value == dt.datetime(2021, 3, 15) and sheet["H4"].is_date
+    assert sheet.column_dimensions["G"].width > 10
