@@ -56,6 +56,7 @@ ckan-down: ## stop the local CKAN portal
 # running, set CKAN_TEST_EXTERNAL=1 with CKAN_URL and CKAN_API_TOKEN_FILE.
 test: $(VENV)/.installed-test ## install what tests need (local CKAN portal included) and run them all
 	$(VENV)/bin/ruff check pipeline tests benchmarks
+	bash tests/install-browser.sh
 	$(if $(CKAN_TEST_EXTERNAL),,$(MAKE) --no-print-directory ckan-up)
 	$(if $(CKAN_TEST_EXTERNAL),,CKAN_API_TOKEN_FILE=$(CKAN_BASE)/apitoken) $(VENV)/bin/pytest
 

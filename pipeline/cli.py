@@ -229,7 +229,8 @@ def _print_result(result: run.DatasetResult) -> None:
     warnings = len(result.issues) - errors
     line = (
         f"{result.name}: {result.status} — {len(s.files)} file(s), {len(s.sheets)} sheet(s), "
-        f"{s.rows_read} row(s) read, {s.rows_published} row(s) valid, {s.duplicates_dropped} duplicate(s) dropped, "
+        f"{s.rows_read} row(s) read, {s.rows_published if result.status != 'invalid' else 0} row(s) to publish, "
+        f"{s.duplicates_dropped} duplicate(s) dropped, "
         f"{errors} error(s), {warnings} warning(s)"
     )
     print(line, file=out)

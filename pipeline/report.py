@@ -63,6 +63,12 @@ def write_json_atomic(path: Path, document: Any) -> None:
 
 
 def write_report(reports_dir: Path, summary: Summary, issues: list[Issue]) -> Path:
+    """validation.json and validation.html side by side; returns the HTML page's path."""
+    from pipeline.pages import render_validation, write_text_atomic
+
     path = reports_dir / summary.dataset / "validation.json"
-    write_json_atomic(path, report_document(summary, issues))
-    return path
+    document = report_document(summary, issues)
+    write_json_atomic(path, document)
+    html = path.with_suffix(".html")
+    write_text_atomic(html, render_validation(document["summary"], issues))
+    return html

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import headers, normalize, publish, read, validate
+from pipeline import headers, normalize, pages, publish, read, validate
 from pipeline.dataset import DatasetSpec, load_dataset
 from pipeline.errors import ConfigError, ReadError
 from pipeline.issues import Issue
@@ -162,6 +162,8 @@ def build(config: Config) -> list[DatasetResult]:
         folder = publish.publish(spec, values, config.published_dir, extra_files={FINGERPRINT_FILE: fingerprint + "\n"})
         by_name[spec.name].status = "published"
         by_name[spec.name].published = folder
+    if pending or not (config.published_dir / "index.html").exists():
+        pages.write_catalog(config.published_dir)
     return results
 
 
