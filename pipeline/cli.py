@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline import __version__, run
 from pipeline.errors import PipelineError
+from pipeline.progress import Progress
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL = 0, 1, 2, 3
@@ -67,6 +68,9 @@ def _add_paths(parser: argparse.ArgumentParser) -> None:
         help="only this dataset (repeatable; default: every folder under --raw-dir)",
     )
     parser.add_argument("--json", action="store_true", help="print a machine-readable JSON summary instead of text")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines (errors and the summary still print)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schemas_dir=args.schemas_dir,
         datasets=tuple(args.dataset),
         force=getattr(args, "force", False),
+        progress=Progress(enabled=not args.json and not getattr(args, "quiet", False)),
     )
     try:
         if args.command in ("push", "plan"):

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import python_calamine
 
 from pipeline.errors import ReadError
+from pipeline.progress import QUIET, Progress
 
 CHUNK_ROWS = 50_000
 SUPPORTED_SUFFIXES = (".xlsx", ".csv")
@@ -89,15 +90,17 @@ def sniff_format(path: Path) -> str:
     return "csv"
 
 
-def read_file(path: Path, display_name: str, csv_options: dict[str, str] | None = None) -> list[SheetGrid]:
+def read_file(
+    path: Path, display_name: str, csv_options: dict[str, str] | None = None, progress: Progress = QUIET
+) -> list[SheetGrid]:
     """All grids of one raw file: one per visible worksheet, or one for a CSV."""
     kind = sniff_format(path)
     if kind == "xlsx":
-        return list(_read_xlsx(path, display_name))
-    return [_read_csv(path, display_name, csv_options or {})]
+        return list(_read_xlsx(path, display_name, progress))
+    return [_read_csv(path, display_name, csv_options or {}, progress)]
 
 
-def _read_xlsx(path: Path, display_name: str) -> Iterator[SheetGrid]:
+def _read_xlsx(path: Path, display_name: str, progress: Progress) -> Iterator[SheetGrid]:
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every kind of damage
@@ -107,8 +110,9 @@ def _read_xlsx(path: Path, display_name: str) -> Iterator[SheetGrid]:
             if str(meta.visible).rsplit(".", 1)[-1] != "Visible" or "WorkSheet" not in str(meta.typ):
                 continue
             try:
+                progress.step(f"reading {display_name} › {meta.name}")
                 sheet = workbook.get_sheet_by_name(meta.name)
-                grid = _sheet_grid(sheet)
+                grid = _sheet_grid(sheet, progress)
             except ReadError:
                 raise
             except Exception as exc:
@@ -119,13 +123,13 @@ def _read_xlsx(path: Path, display_name: str) -> Iterator[SheetGrid]:
         workbook.close()
 
 
-def _sheet_grid(sheet: python_calamine.CalamineSheet) -> tuple[pd.DataFrame, np.ndarray]:
+def _sheet_grid(sheet: python_calamine.CalamineSheet, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:
     start = sheet.start or (0, 0)
     # iter_rows yields rows from the sheet's first row, columns from its first used column
     col_offset = start[1]
     rows = sheet.iter_rows()
     merged = [(r, c) for r, c in (sheet.merged_cell_ranges or []) if r[0] != c[0]]
-    cells, row_numbers = _grid_from_rows(rows, first_row_number=1, col_offset=col_offset)
+    cells, row_numbers = _grid_from_rows(rows, first_row_number=1, col_offset=col_offset, progress=progress)
     if merged and len(cells):
         cells = _fill_vertical_merges(cells, row_numbers, merged)
     return cells, row_numbers
@@ -145,7 +149,7 @@ def _fill_vertical_merges(cells: pd.DataFrame, row_numbers: np.ndarray, merged: 
 
 
 def _grid_from_rows(
-    rows: Iterable[list[object]], first_row_number: int, col_offset: int
+    rows: Iterable[list[object]], first_row_number: int, col_offset: int, progress: Progress = QUIET
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Collect rows chunk by chunk into Arrow text columns, dropping blank rows.
 
@@ -174,6 +178,7 @@ def _grid_from_rows(
         tables.append(pa.table({str(col_offset + i): c for i, c in enumerate(columns)}).filter(keep))
         numbers.append((np.arange(len(chunk)) + seen + first_row_number)[~blank])
         seen += len(chunk)
+        progress.advance(len(chunk))
         chunk.clear()
 
     for row in rows:
@@ -209,7 +214,7 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
         raise ReadError(f"{path.name}: not UTF-8 and not Thai (TIS-620/Windows-874) text: {exc}") from exc
 
 
-def _read_csv(path: Path, display_name: str, options: dict[str, str]) -> SheetGrid:
+def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: Progress) -> SheetGrid:
     data = path.read_bytes()
     if b"\x00" in data[:4096]:
         raise ReadError(f"{display_name}: binary content, not a CSV text file")
@@ -217,7 +222,8 @@ def _read_csv(path: Path, display_name: str, options: dict[str, str]) -> SheetGr
     delimiter = options.get("delimiter") or _sniff_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        cells, row_numbers = _grid_from_rows(reader, first_row_number=1, col_offset=0)
+        progress.step(f"reading {display_name}")
+        cells, row_numbers = _grid_from_rows(reader, first_row_number=1, col_offset=0, progress=progress)
     except csv.Error as exc:
         raise ReadError(f"{display_name}: malformed CSV: {exc}") from exc
     return SheetGrid(display_name, "", cells, row_numbers)

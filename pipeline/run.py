@@ -16,6 +16,7 @@ from pipeline import headers, normalize, pages, publish, read, validate
 from pipeline.dataset import DatasetSpec, load_dataset
 from pipeline.errors import ConfigError, ReadError
 from pipeline.issues import Issue
+from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary, write_report
 
 FINGERPRINT_FILE = ".build-fingerprint"
@@ -29,6 +30,7 @@ class Config:
     schemas_dir: Path
     datasets: tuple[str, ...] = ()
     force: bool = False
+    progress: Progress = QUIET
 
 
 @dataclass
@@ -57,7 +59,7 @@ def dataset_names(config: Config) -> list[str]:
     return names
 
 
-def process(spec: DatasetSpec, raw_dir: Path) -> tuple[pd.DataFrame, list[Issue], Summary]:
+def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tuple[pd.DataFrame, list[Issue], Summary]:
     """Read, map, normalize and validate one dataset; returns rows ready to publish."""
     summary = Summary(spec.name)
     issues: list[Issue] = []
@@ -69,7 +71,7 @@ def process(spec: DatasetSpec, raw_dir: Path) -> tuple[pd.DataFrame, list[Issue]
         display = path.relative_to(folder).as_posix()
         summary.files.append(display)
         try:
-            grids = read.read_file(path, display, spec.csv_options)
+            grids = read.read_file(path, display, spec.csv_options, progress)
         except ReadError as exc:
             issues.append(Issue("error", "source-error", str(exc).removeprefix(f"{display}: "), file=display))
             continue
@@ -90,6 +92,8 @@ def process(spec: DatasetSpec, raw_dir: Path) -> tuple[pd.DataFrame, list[Issue]
             )
     if not summary.files:
         issues.append(Issue("error", "source-error", f"no .xlsx or .csv files in {folder}"))
+    progress.step(f"{spec.name}: normalizing and validating")
+    progress.advance(summary.rows_read)
     table, row_issues = normalize.normalize(mapped, spec)
     issues.extend(row_issues)
     table, duplicate_issues = validate.drop_duplicate_rows(table)
@@ -97,6 +101,7 @@ def process(spec: DatasetSpec, raw_dir: Path) -> tuple[pd.DataFrame, list[Issue]
     issues.extend(duplicate_issues)
     issues.extend(validate.validate(table))
     summary.rows_published = len(table.values)
+    progress.done()
     if summary.rows_published == 0 and summary.files:
         issues.append(
             Issue("error", "empty-table", "no data rows: refusing to publish an empty table over the published one")
@@ -132,7 +137,7 @@ def check(config: Config) -> list[DatasetResult]:
     results = []
     for name in dataset_names(config):
         spec = load_dataset(config.schemas_dir, name)
-        _values, issues, summary = process(spec, config.raw_dir)
+        _values, issues, summary = process(spec, config.raw_dir, config.progress)
         result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
         result.report = write_report(config.reports_dir, summary, issues)
         results.append(result)
@@ -149,7 +154,7 @@ def build(config: Config) -> list[DatasetResult]:
         if is_up_to_date(spec, config, fingerprint):
             results.append(DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name))
             continue
-        values, issues, summary = process(spec, config.raw_dir)
+        values, issues, summary = process(spec, config.raw_dir, config.progress)
         result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
         result.report = write_report(config.reports_dir, summary, issues)
         results.append(result)
@@ -159,9 +164,11 @@ def build(config: Config) -> list[DatasetResult]:
         return results
     by_name = {r.name: r for r in results}
     for spec, values, fingerprint in pending:
+        config.progress.step(f"{spec.name}: publishing")
         folder = publish.publish(spec, values, config.published_dir, extra_files={FINGERPRINT_FILE: fingerprint + "\n"})
         by_name[spec.name].status = "published"
         by_name[spec.name].published = folder
+    config.progress.done()
     if pending or not (config.published_dir / "index.html").exists():
         pages.write_catalog(config.published_dir)
     return results

@@ -14,7 +14,7 @@ from frictionless import validate as frictionless_validate
 from pipeline.cli import main
 from pipeline.run import Config, build
 
-from .conftest import DATASET, HEADER, SCHEMAS, Workspace, entry, write_csv, write_xlsx
+from .conftest import DATASET, HEADER, REPO, SCHEMAS, Workspace, entry, write_csv, write_xlsx
 
 PERSONAL = ["นายสมมติ ตัวอย่าง", "081-234-5678", "0812345679", "contact1@example.org", "นางตัวอย่าง สมมติ", "02-000-0000"]
 
@@ -309,3 +309,29 @@ def test_analyst_downloads_xlsx_and_json_beside_the_csv(ws: Workspace) -> None:
     assert sheet["B4"].value == 2564
     assert sheet["H4"].value == dt.datetime(2021, 3, 15) and sheet["H4"].is_date
     assert sheet.column_dimensions["G"].width > 10
+
+
+def test_progress_is_plain_lines_without_a_terminal_and_a_bar_on_one(ws: Workspace) -> None:
+    import io
+    import subprocess
+    import sys
+
+    from pipeline.progress import Progress
+
+    ws.xlsx("a.xlsx", [HEADER, entry("P1"), entry("P2")])
+    done = subprocess.run([sys.executable, "-m", "pipeline", *ws.cli_args()], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert "reading a.xlsx › ผลงาน: done (3 rows" in done.stderr  # header + two rows
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr
+    assert "report:" in done.stdout and "validation.html" in done.stdout
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = Progress(stream=screen)
+    progress.step("reading big.xlsx", total=100)
+    progress.advance(60)
+    progress.done()
+    assert "\r" in screen.getvalue() and "60/100" in screen.getvalue()
