@@ -26,7 +26,7 @@ import pandas as pd
 import requests
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from pipeline import __version__
+from pipeline import __version__, pdpa
 from pipeline.dataset import load_dataset
 from pipeline.errors import ConfigError, PortalError
 
@@ -180,7 +180,8 @@ class Desired:
     package: dict[str, Any]
     resources: list[FileResource]
     schema: dict[str, Any]
-    problems: list[str] = field(default_factory=list)
+    reference_dir: Path
+    may_contain: dict[str, list[str]] = field(default_factory=dict)  # metadata keys allowed to hold personal data
 
 
 def desired_state(published: Path, schemas_dir: Path) -> Desired:
@@ -223,7 +224,7 @@ def desired_state(published: Path, schemas_dir: Path) -> Desired:
                 table=is_table and schema is res["schema"],
             )
         )
-    return Desired(org, meta, resources, schema)
+    return Desired(org, meta, resources, schema, spec.reference.directory, dict(portal.get("may_contain", {})))
 
 
 def _sha256(path: Path) -> str:
@@ -302,6 +303,7 @@ def sync(
         if on_change:
             on_change(change)
 
+    guard(desired)
     portal_schema = _portal_schema(portal)
     problems = fit_to_portal_schema(desired, portal_schema)
     if problems:
@@ -318,6 +320,27 @@ def sync(
         if res.table:
             _sync_datastore(portal, current, res, desired.schema, dry_run, note)
     return changes
+
+
+def guard(desired: Desired) -> None:
+    """The PDPA guard on every payload before the first write: metadata and table rows."""
+    findings = pdpa.scan_payload(
+        {"organization": desired.organization, "dataset": desired.package}, desired.reference_dir, desired.may_contain
+    )
+    for res in desired.resources:
+        if res.table:
+            rows = published_rows(res.path, desired.schema)
+            for f in desired.schema["fields"]:
+                if f.get("type", "string") == "string" and not f.get("constraints", {}).get("enum"):
+                    findings += [
+                        pdpa.Finding(x.kind, x.position, f"{res.name} row {x.position + 2} {f['name']}")
+                        for x in pdpa.scan_column(rows[f["name"]], f["name"], desired.reference_dir)
+                    ]
+    if findings:
+        listed = "; ".join(f"{f.field}: {pdpa.LABELS[f.kind]}" for f in findings[:20])
+        raise PortalError(
+            f"{desired.package['name']}: refused to push personal data (PDPA); nothing was changed: {listed}"
+        )
 
 
 def _check_rights(portal: Portal, org_name: str) -> None:

@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_paths(p)
     p.add_argument("--force", action="store_true", help="rebuild even when nothing changed")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long to wait for another build on the same published folder (default: 300)",
+    )
     p = sub.add_parser(
         "validate",
         help="check every dataset without publishing",
@@ -141,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         schemas_dir=args.schemas_dir,
         datasets=tuple(args.dataset),
         force=getattr(args, "force", False),
+        lock_timeout=getattr(args, "lock_timeout", 300.0),
         progress=Progress(enabled=not args.json and not getattr(args, "quiet", False)),
     )
     try:

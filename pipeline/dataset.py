@@ -33,6 +33,12 @@ class FieldSpec:
     column_optional: bool = False
     cell_fallback: tuple[str, ...] = ()
     fills: dict[str, str] = field(default_factory=dict)
+    may_contain: tuple[str, ...] = ()  # personal-data kinds this field may hold (PDPA guard)
+
+    @property
+    def free_text(self) -> bool:
+        """Text not confined to a list or pattern: where personal data could slip in."""
+        return self.type == "string" and "enum" not in self.constraints and "pattern" not in self.constraints
 
     @property
     def required(self) -> bool:
@@ -130,6 +136,7 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
                 column_optional=bool(extra.get("column_optional", False)),
                 cell_fallback=tuple(extra.get("cell_fallback", ())),
                 fills=dict(extra.get("fills", {})),
+                may_contain=tuple(extra.get("may_contain", ())),
             )
         )
     return DatasetSpec(

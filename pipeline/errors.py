@@ -18,6 +18,10 @@ class ConfigError(PipelineError):
     """Bad command line, missing folder, unreadable schema: the environment is wrong."""
 
 
+class BuildLocked(PipelineError):
+    """Another build holds the published folder."""
+
+
 class ReadError(PipelineError):
     """A raw file cannot be read at all (corrupt, encrypted, unsupported)."""
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import python_calamine
 
+from pipeline import safety
 from pipeline.errors import ReadError
 from pipeline.progress import QUIET, Progress
 
@@ -72,6 +73,8 @@ def sniff_format(path: Path) -> str:
     """'xlsx' or 'csv' decided by content, not by the file name."""
     with path.open("rb") as fh:
         head = fh.read(8)
+    if not head:
+        raise ReadError(f"{path.name}: empty file")
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -96,6 +99,7 @@ def read_file(
     """All grids of one raw file: one per visible worksheet, or one for a CSV."""
     kind = sniff_format(path)
     if kind == "xlsx":
+        safety.inspect_workbook(path, display_name)
         return list(_read_xlsx(path, display_name, progress))
     return [_read_csv(path, display_name, csv_options or {}, progress)]
 
@@ -103,8 +107,10 @@ def read_file(
 def _read_xlsx(path: Path, display_name: str, progress: Progress) -> Iterator[SheetGrid]:
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for every kind of damage
-        raise ReadError(f"{display_name}: cannot open workbook: {exc}") from exc
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # calamine raises its own errors, and a Rust panic is a BaseException
+        raise ReadError(f"{display_name}: cannot open workbook: {_short(exc)}") from exc
     try:
         for meta in workbook.sheets_metadata:
             if str(meta.visible).rsplit(".", 1)[-1] != "Visible" or "WorkSheet" not in str(meta.typ):
@@ -113,10 +119,10 @@ def _read_xlsx(path: Path, display_name: str, progress: Progress) -> Iterator[Sh
                 progress.step(f"reading {display_name} › {meta.name}")
                 sheet = workbook.get_sheet_by_name(meta.name)
                 grid = _sheet_grid(sheet, progress)
-            except ReadError:
+            except (ReadError, KeyboardInterrupt, SystemExit):
                 raise
-            except Exception as exc:
-                raise ReadError(f"{display_name} › {meta.name}: cannot read sheet: {exc}") from exc
+            except BaseException as exc:
+                raise ReadError(f"{display_name} › {meta.name}: cannot read sheet: {_short(exc)}") from exc
             cells, row_numbers = grid
             yield SheetGrid(display_name, meta.name, cells, row_numbers)
     finally:
@@ -193,6 +199,11 @@ def _grid_from_rows(
     cells = table.to_pandas()
     cells.columns = [int(c) for c in cells.columns]
     return cells.fillna(""), np.concatenate(numbers)
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
 
 
 def _decode(path: Path, data: bytes, encoding: str | None) -> str:

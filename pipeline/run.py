@@ -10,11 +10,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import filelock
 import pandas as pd
 
-from pipeline import headers, normalize, pages, publish, read, validate
+from pipeline import headers, normalize, pages, pdpa, publish, read, validate
 from pipeline.dataset import DatasetSpec, load_dataset
-from pipeline.errors import ConfigError, ReadError
+from pipeline.errors import BuildLocked, ConfigError, ReadError
 from pipeline.issues import Issue
 from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary, write_report
@@ -31,6 +32,7 @@ class Config:
     datasets: tuple[str, ...] = ()
     force: bool = False
     progress: Progress = QUIET
+    lock_timeout: float = 300.0
 
 
 @dataclass
@@ -100,6 +102,8 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
     summary.duplicates_dropped = len(duplicate_issues)
     issues.extend(duplicate_issues)
     issues.extend(validate.validate(table))
+    issues.extend(validate.personal_data(table))
+    issues.extend(_descriptor_personal_data(spec))
     summary.rows_published = len(table.values)
     progress.done()
     if summary.rows_published == 0 and summary.files:
@@ -107,6 +111,22 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
             Issue("error", "empty-table", "no data rows: refusing to publish an empty table over the published one")
         )
     return table.values, issues, summary
+
+
+def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
+    """The published metadata goes through the PDPA guard too (portal-only keys excluded)."""
+    public = {k: v for k, v in spec.descriptor.items() if not k.startswith("x_")}
+    return [
+        Issue(
+            "error",
+            "personal-data",
+            f"looks like {pdpa.LABELS[f.kind]} in the dataset descriptor: personal data is not published (PDPA)",
+            file=f"{spec.name}/datapackage.json",
+            field=f.field,
+            rule=f"no {f.kind.replace('_', ' ')}",
+        )
+        for f in pdpa.scan_payload(public, spec.reference.directory)
+    ]
 
 
 def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
@@ -145,7 +165,29 @@ def check(config: Config) -> list[DatasetResult]:
 
 
 def build(config: Config) -> list[DatasetResult]:
-    """Validate every dataset; publish them only if none has an error."""
+    """Validate every dataset; publish them only if none has an error.
+
+    One build at a time per published folder: a second one waits for the lock (up to
+    `config.lock_timeout` seconds) and then gives up with a clear message, so two runs can
+    never interleave their files.
+    """
+    config.published_dir.mkdir(parents=True, exist_ok=True)
+    # beside the published folder, not in it: the folder holds only what is published
+    lock = filelock.FileLock(str(config.published_dir.parent / f".{config.published_dir.name}.lock"))
+    try:
+        lock.acquire(timeout=config.lock_timeout)
+    except filelock.Timeout:
+        raise BuildLocked(
+            f"another build is publishing into {config.published_dir} (waited {config.lock_timeout:g} s); "
+            "try again when it has finished"
+        ) from None
+    try:
+        return _build_locked(config)
+    finally:
+        lock.release()
+
+
+def _build_locked(config: Config) -> list[DatasetResult]:
     results: list[DatasetResult] = []
     pending: list[tuple[DatasetSpec, pd.DataFrame, str]] = []
     for name in dataset_names(config):

@@ -13,6 +13,7 @@ import difflib
 import numpy as np
 import pandas as pd
 
+from pipeline import pdpa
 from pipeline.dataset import FieldSpec
 from pipeline.issues import Issue
 from pipeline.normalize import NormalizedTable
@@ -169,3 +170,28 @@ def _unique_errors(table: NormalizedTable, f: FieldSpec, present: np.ndarray) ->
 def _full_cell(table: NormalizedTable, field_name: str, position: int) -> str:
     where = table.where(position)
     return " › ".join(p for p in (where["file"], where["sheet"], table.cell(field_name, position)) if p)
+
+
+def personal_data(table: NormalizedTable) -> list[Issue]:
+    """The PDPA guard on every free-text value about to be published; the value itself is
+    never repeated in the issue (it is the thing that must not leak)."""
+    issues = []
+    for f in table.spec.fields:
+        if not f.free_text:
+            continue
+        for finding in pdpa.scan_column(
+            table.values[f.name], f.name, table.spec.reference.directory, set(f.may_contain)
+        ):
+            issues.append(
+                Issue(
+                    "error",
+                    "personal-data",
+                    f"looks like {pdpa.LABELS[finding.kind]}: personal data is not published (PDPA); "
+                    "remove it from this cell",
+                    cell=table.cell(f.name, finding.position),
+                    field=f.name,
+                    rule=f"no {finding.kind.replace('_', ' ')}",
+                    **table.where(finding.position),
+                )
+            )
+    return issues

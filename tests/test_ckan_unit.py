@@ -10,6 +10,8 @@ import pytest
 from pipeline.ckan import Desired, diff_rows, fit_to_portal_schema, read_token
 from pipeline.errors import ConfigError
 
+from .conftest import REPO
+
 
 def frame(rows: list[tuple[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["entry_id", "title"], dtype="str")
@@ -32,7 +34,7 @@ def test_diff_rows_nothing_changed() -> None:
 def desired(**meta: object) -> Desired:
     package = {"name": "ds", "title": "t", "notes": "n", "owner_org": "o", "license_id": "cc-by", "tags": []}
     package.update(meta)
-    return Desired({"name": "o"}, package, [], {})
+    return Desired({"name": "o"}, package, [], {}, REPO / "schemas" / "reference")
 
 
 SCHEMA = {
