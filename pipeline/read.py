@@ -43,12 +43,20 @@ class SheetGrid:
 
 
 def raw_files(raw_dir: Path) -> list[Path]:
-    """The dataset's input files in name order (Excel lock files and hidden files skipped)."""
-    files = [
-        p
-        for p in raw_dir.rglob("*")
-        if p.suffix.lower() in SUPPORTED_SUFFIXES and not p.name.startswith(("~$", ".~lock", ".")) and p.is_file()
-    ]
+    """The dataset's input files in name order (Excel lock files and hidden files skipped).
+
+    A symlink whose target lies outside the raw folder is refused: the build reads only
+    what the data officer put there.
+    """
+    root = raw_dir.resolve()
+    files = []
+    for p in raw_dir.rglob("*"):
+        if p.suffix.lower() not in SUPPORTED_SUFFIXES or p.name.startswith(("~$", ".~lock", ".")):
+            continue
+        if not p.resolve().is_relative_to(root):
+            raise ReadError(f"{p.relative_to(raw_dir).as_posix()}: refused: a link to a file outside {raw_dir}")
+        if p.is_file():
+            files.append(p)
     return sorted(files, key=lambda p: p.relative_to(raw_dir).as_posix())
 
 
@@ -79,7 +87,7 @@ def sniff_format(path: Path) -> str:
         try:
             with zipfile.ZipFile(path) as zf:
                 names = set(zf.namelist())
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
             raise ReadError(f"{path.name}: damaged workbook (not a readable zip): {exc}") from exc
         if "xl/workbook.xml" in names:
             return "xlsx"

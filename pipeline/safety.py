@@ -24,6 +24,7 @@ STREAM_BLOCK = 1 << 20
 DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
 CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
+CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]+</(?:\w+:)?v>|<(?:\w+:)?is>")  # <v/> and <v></v> hold nothing
 CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
 
 
@@ -31,7 +32,7 @@ def inspect_workbook(path: Path, display_name: str) -> None:
     """Refuse a zip bomb, XML entity tricks and formulas without a cached value."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
         raise ReadError(f"{display_name}: damaged workbook (not a readable zip): {exc}") from exc
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
@@ -52,7 +53,7 @@ def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
     try:
         book = archive.read("xl/workbook.xml")
         rels = archive.read("xl/_rels/workbook.xml.rels")
-    except (KeyError, zipfile.BadZipFile, zlib.error, OSError):
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError):
         return {}
     targets = {
         m.group(1).decode(): m.group(2).decode()
@@ -97,7 +98,7 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                 if is_sheet and not formulas:
                     formulas = FORMULA.search(carry + block) is not None
                     carry = block[-16:]
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     if DOCTYPE.search(head):
         raise ReadError(f"{display_name}: refused: {member.filename} declares a DTD/entities (XML entity expansion)")
@@ -107,12 +108,15 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
 
 def _check_formulas(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_name: str, label: str) -> None:
     """A formula cell without a cached value (<v>) has no value the pipeline could read."""
-    with archive.open(member) as stream:
-        xml = stream.read()  # only sheets that hold formulas get here; size already bounded
+    try:
+        with archive.open(member) as stream:
+            xml = stream.read()  # only sheets that hold formulas get here; size already bounded
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     missing = []
     for m in CELL.finditer(xml):
         body = m.group(3) or b""
-        if FORMULA.search(body) and b"<v>" not in body and b"<v " not in body and b"<is>" not in body:
+        if FORMULA.search(body) and not CACHED_VALUE.search(body):
             ref = CELL_REF.search(m.group(1))
             missing.append(ref.group(1).decode() if ref else "?")
     if missing:
