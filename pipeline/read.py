@@ -127,6 +127,7 @@ def _read_xlsx(path: Path, display_name: str, progress: Progress) -> Iterator[Sh
                 progress.step(f"reading {display_name} › {meta.name}")
                 sheet = workbook.get_sheet_by_name(meta.name)
                 grid = _sheet_grid(sheet, progress)
+                del sheet  # the parsed sheet (in Rust memory) is no longer needed
             except (ReadError, KeyboardInterrupt, SystemExit):
                 raise
             except BaseException as exc:
@@ -183,8 +184,8 @@ def _grid_from_rows(
         for values in zip(*padded, strict=True):
             try:
                 columns.append(pa.array(values, type=pa.string()))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                columns.append(pa.array([cell_text(v) for v in values], type=pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or dates among the text
+                columns.append(pa.array([v if type(v) is str else cell_text(v) for v in values], type=pa.string()))
         blank = np.ones(len(chunk), dtype=bool)
         for column in columns:
             blank &= pc.match_substring_regex(column, BLANK).to_numpy(zero_copy_only=False)
