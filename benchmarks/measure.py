@@ -81,6 +81,15 @@ def frictionless_errors(path: str, out: str) -> None:
     print(json.dumps({"errors": len(found)}))
 
 
+def read_text_csv(path: str, names: list[str]) -> pd.DataFrame:
+    """Every column as text, empty cells as "" (what the validator expects), straight from Arrow."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    options = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
+    return pacsv.read_csv(path, convert_options=options).to_pandas()
+
+
 def own_errors(path: str, out: str) -> None:
     from pipeline.dataset import load_dataset
     from pipeline.headers import MappedSheet
@@ -88,7 +97,7 @@ def own_errors(path: str, out: str) -> None:
     from pipeline.validate import validate
 
     spec = load_dataset(SCHEMAS, DATASET)
-    frame = pd.read_csv(path, dtype="str", keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")
+    frame = read_text_csv(path, spec.field_names)
     rows = np.arange(2, len(frame) + 2)
     columns = {name: i for i, name in enumerate(frame.columns)}
     sheet = MappedSheet(path, "", 1, frame, rows, columns)

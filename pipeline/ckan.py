@@ -624,7 +624,13 @@ def _sync_datastore(
     for batch in _batches(_records(wanted, plan.updates), UPSERT_BATCH):
         portal.call("datastore_upsert", resource_id=rid, records=batch, method="upsert", force=True)
     for batch in _batches(_records(wanted, plan.inserts), INSERT_BATCH):
-        portal.call("datastore_upsert", resource_id=rid, records=batch, method="insert", force=True)
+        try:  # insert is ~2x faster than upsert in CKAN, which upserts row by row
+            portal.call("datastore_upsert", resource_id=rid, records=batch, method="insert", force=True)
+        except ckanapi.ValidationError as exc:
+            if "duplicate key" not in str(exc):
+                raise PortalError(f"the DataStore refused rows of {res.name}: {_validation_text(exc)}") from None
+            # rows an interrupted earlier push sent after we looked: make the batch idempotent
+            portal.call("datastore_upsert", resource_id=rid, records=batch, method="upsert", force=True)
 
 
 def _pg_type(datastore_type: str) -> str:

@@ -39,7 +39,6 @@ class NormalizedTable:
     sheets: list[MappedSheet]
     spec: DatasetSpec
 
-    _columns: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
     _letters: dict[tuple[int, str], str] = field(default_factory=dict, init=False, repr=False)
 
     def cell(self, field_name: str, position: int) -> str:
@@ -60,14 +59,24 @@ class NormalizedTable:
 
     def source_text(self, field_name: str, position: int) -> str:
         """The cleaned text as keyed (or of the field it derives from), for messages."""
+        return self.source_texts(field_name, np.array([position]))[0]
+
+    def source_texts(self, field_name: str, positions: np.ndarray) -> list[str]:
+        """`source_text` for many rows at once (one Arrow take per column, not one lookup per row)."""
+        texts = [""] * len(positions)
+        missing = np.arange(len(positions))
         for name in (field_name, *self.spec.field(field_name).cell_fallback):
-            if name not in self._columns and name in self.cleaned.columns:
-                self._columns[name] = self.cleaned[name].to_numpy(dtype=object)
-            if name in self._columns:
-                value = self._columns[name][position]
+            if name not in self.cleaned.columns or not len(missing):
+                continue
+            values = self.cleaned[name].iloc[positions[missing]].tolist()
+            still = []
+            for i, value in zip(missing, values, strict=True):
                 if isinstance(value, str) and value:
-                    return value
-        return ""
+                    texts[i] = value
+                else:
+                    still.append(i)
+            missing = np.array(still, dtype=int)
+        return texts
 
 
 class ThaiRules:

@@ -84,7 +84,7 @@ class Site:
 
     def rows_on_portal(self) -> dict[str, dict]:
         resource = next(r for r in self.package()["resources"] if r["name"] == "entries.csv")
-        result = self.admin.call("datastore_search", resource_id=resource["id"], limit=1000)
+        result = self.admin.call("datastore_search", resource_id=resource["id"], limit=32000)
         return {r["entry_id"]: r for r in result["records"]}
 
     def purge(self) -> None:
