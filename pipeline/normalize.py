@@ -231,13 +231,17 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     for sheet in sheets:
         frame = sheet.data.reindex(columns=mapped_fields, fill_value="")
         parts.append(frame)
-    raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=mapped_fields, dtype="str")
-    raw = raw.fillna("")
+    if len(parts) == 1:
+        raw = parts[0].reset_index(drop=True)
+    else:
+        raw = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=mapped_fields, dtype="str")
     sheet_index = (
         np.concatenate([np.full(len(s.data), i) for i, s in enumerate(sheets)]) if sheets else np.array([], int)
     )
     row_numbers = np.concatenate([s.row_numbers for s in sheets]) if sheets else np.array([], int)
     cleaned = pd.DataFrame({name: clean_series(raw[name]) for name in mapped_fields}, index=raw.index)
+    index, n_rows = raw.index, len(raw)
+    del raw, parts  # from here on only the cleaned text is needed
 
     rules = ThaiRules(spec.reference)
     out: dict[str, pd.Series] = {}
@@ -275,7 +279,7 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     issues: list[Issue] = []
     for target, derived in filled.items():
         source = next(f.name for f in spec.fields if target in f.fills.values())
-        given = out.get(target, _as_str(np.full(len(raw), "", dtype=object), raw.index))
+        given = out.get(target, _as_str(np.full(n_rows, "", dtype=object), index))
         conflict = (given != "") & (derived != "") & (given != derived)
         for pos in np.flatnonzero(conflict.to_numpy()):
             issues.append(
@@ -306,7 +310,7 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
         if f.normalize == "province_code":
             province = out[f.derived_from]
             out[f.name] = _as_str(province.map(rules.province_code).to_numpy(dtype=object), province.index)
-    table.values = pd.DataFrame({name: out[name] for name in spec.field_names}, index=raw.index)
+    table.values = pd.DataFrame({name: out[name] for name in spec.field_names}, index=index)
     return table, issues
 
 

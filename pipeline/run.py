@@ -88,6 +88,7 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
             summary.personal_data_columns_dropped.extend(sheet.dropped_personal)
             summary.rows_read += len(sheet.data)
             mapped.append(sheet)
+        grids = grid = None  # unmapped columns (contact details among them) are not kept in memory
         if not file_sheets:
             issues.append(
                 Issue("error", "missing-header", "no sheet with a header row of known column names", file=display)
