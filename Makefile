@@ -19,7 +19,7 @@ CKAN_BASE     ?= $(CURDIR)/.ckan
 ROWS          ?= 100000
 BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
 
-.PHONY: build validate test lint help clean push plan ckan-up ckan-down bench
+.PHONY: build validate test lint help clean push plan ckan-up ckan-down bench bench-push
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -62,6 +62,9 @@ test: $(VENV)/.installed-test ## install what tests need (local CKAN portal incl
 
 bench: $(VENV)/.installed-test ## benchmark the build against a bare calamine read and frictionless (ROWS=100000)
 	$(PY) -m benchmarks.run --rows $(ROWS) --out "$(BENCH_OUT)"
+
+bench-push: $(VENV)/.installed-test ## time a push to the local portal vs a bare DataStore insert loop (ROWS=100000)
+	$(PY) -m benchmarks.push --rows $(ROWS) --out benchmarks/results/bench-push-$(ROWS).json
 
 lint: $(VENV)/.installed-test ## ruff
 	$(VENV)/bin/ruff check pipeline tests benchmarks

@@ -223,7 +223,7 @@ def test_wrong_token_is_a_clear_error(site: Site) -> None:
 def test_portal_serves_the_dataset_as_dcat_with_thai_title(site: Site) -> None:
     site.build()
     site.push()
-    for suffix in (".jsonld", ".ttl"):
-        response = requests.get(f"{CKAN_URL}/dataset/{site.name}{suffix}", timeout=30)
+    for path in (f"/dataset/{site.name}.jsonld", f"/dataset/{site.name}.ttl", "/catalog.ttl"):
+        response = requests.get(f"{CKAN_URL}{path}", timeout=60)
         assert response.status_code == 200
         assert "ผลงานที่ส่งเข้าประกวดนวัตกรรมท้องถิ่นดิจิทัล" in response.content.decode("utf-8")

@@ -1,0 +1,134 @@
+"""`make bench-push ROWS=100000`: the push against the local portal, timed against a bare
+DataStore insert loop measured in the same run.
+
+  (a) baseline: datastore_create + datastore_upsert(method=insert) in 10,000-row batches of
+      the same rows, straight through ckanapi, on a scratch resource
+  (b) first push of the published dataset (files uploaded, DataStore table created and loaded)
+  (c) one row changed: rebuild, push — only that row may be sent
+  (d) push again with nothing changed: zero writes
+Needs the local portal (`make ckan-up`) or CKAN_URL + CKAN_API_TOKEN(_FILE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import ckanapi
+
+from benchmarks.generate import write_xlsx
+from pipeline import ckan
+from pipeline.run import Config, build
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET = "local-digital-innovation-contest"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    url = os.environ.get("CKAN_URL", ckan.DEFAULT_URL)
+    token = ckan.read_token(default_file=REPO / ".ckan" / "apitoken")
+    work = REPO / "benchmarks" / "data" / f"push-{args.rows}"
+    shutil.rmtree(work, ignore_errors=True)
+    suffix = uuid.uuid4().hex[:8]
+    name, org = f"bench-{suffix}", f"bench-org-{suffix}"
+    schemas = work / "schemas"
+    shutil.copytree(REPO / "schemas", schemas)
+    (schemas / DATASET).rename(schemas / name)
+    descriptor_path = schemas / name / "datapackage.json"
+    descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
+    descriptor["name"] = name
+    descriptor["x_portal"]["organization"]["name"] = org
+    descriptor_path.write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    raw, published = work / "raw", work / "published"
+    workbook = raw / name / "contest.xlsx"
+    write_xlsx(workbook, args.rows, 0.0, 2564)
+    assert build(Config(raw, published, work / "reports", schemas))[0].status == "published"
+    admin = ckanapi.RemoteCKAN(url, apikey=token)
+    results: dict[str, object] = {"rows": args.rows}
+    try:
+        # (a) bare insert loop of the same rows
+        schema = json.loads((schemas / name / "entries.schema.json").read_text(encoding="utf-8"))
+        rows = ckan.published_rows(published / name / "entries.csv", schema)
+        records = [{k: (v or None) for k, v in r.items()} for r in rows.to_dict(orient="records")]
+        admin.action.organization_create(name=f"{org}-raw")
+        pkg = admin.action.package_create(
+            name=f"{name}-raw",
+            owner_org=f"{org}-raw",
+            title="bench",
+            notes="bench",
+            tag_string="bench",
+            **{k: v for k, v in descriptor["x_portal"]["gdcatalog"].items() if k != "objective"},
+            objective=["พันธกิจหน่วยงาน"],
+        )
+        start = time.perf_counter()
+        table = admin.action.datastore_create(
+            resource={"package_id": pkg["id"], "name": "raw"},
+            fields=ckan.datastore_fields(schema),
+            primary_key=["entry_id"],
+            force=True,
+        )
+        for i in range(0, len(records), ckan.INSERT_BATCH):
+            admin.action.datastore_upsert(
+                resource_id=table["resource_id"],
+                records=records[i : i + ckan.INSERT_BATCH],
+                method="insert",
+                force=True,
+            )
+        results["baseline_insert_s"] = round(time.perf_counter() - start, 2)
+        # (b) first push
+        portal = ckan.Portal(url, token)
+        start = time.perf_counter()
+        ckan.push(portal, published, schemas)
+        results["first_push_s"] = round(time.perf_counter() - start, 2)
+        results["first_push_over_baseline"] = round(results["first_push_s"] / results["baseline_insert_s"], 2)
+        # (c) one row changed
+        import openpyxl
+
+        book = openpyxl.load_workbook(workbook)
+        sheet = book.active
+        sheet["F4"] = "โครงการที่แก้ไขแล้ว ระยะที่ 9"
+        book.save(workbook)
+        build(Config(raw, published, work / "reports", schemas))
+        portal = ckan.Portal(url, token)
+        start = time.perf_counter()
+        changes = ckan.push(portal, published, schemas)
+        results["one_row_push_s"] = round(time.perf_counter() - start, 2)
+        store = next(c for c in changes if c.kind == "datastore")
+        results["one_row_push_rows_sent"] = store.counts
+        results["one_row_push_writes"] = portal.writes
+        # (d) nothing changed
+        portal = ckan.Portal(url, token)
+        start = time.perf_counter()
+        ckan.push(portal, published, schemas)
+        results["noop_push_s"] = round(time.perf_counter() - start, 2)
+        results["noop_push_writes"] = len(portal.writes)
+    finally:
+        for action, ident in (
+            ("dataset_purge", name),
+            ("dataset_purge", f"{name}-raw"),
+            ("organization_purge", org),
+            ("organization_purge", f"{org}-raw"),
+        ):
+            with contextlib.suppress(ckanapi.CKANAPIError):
+                admin.call_action(action, {"id": ident})
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, ensure_ascii=False, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
