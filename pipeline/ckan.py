@@ -29,6 +29,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 from pipeline import __version__, pdpa
 from pipeline.dataset import load_dataset
 from pipeline.errors import ConfigError, PortalError
+from pipeline.publish import sha256_file
 
 DEFAULT_URL = "http://127.0.0.1:5000"  # the local portal of `make ckan-up`
 DEFAULT_TOKEN_FILE = Path(".ckan/apitoken")
@@ -148,10 +149,14 @@ class Portal:
             return None
 
     def check_reachable(self) -> None:
+        """Fail fast (a few seconds of retries, not the full budget) when nothing answers."""
+        budget, self.retry_seconds = self.retry_seconds, min(self.retry_seconds, 8)
         try:
             self.call("status_show")
         except PortalError as exc:
             raise PortalError(f"the CKAN portal at {self.url} is not reachable; nothing was changed ({exc})") from None
+        finally:
+            self.retry_seconds = budget
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
@@ -210,7 +215,7 @@ def desired_state(published: Path, schemas_dir: Path) -> Desired:
     schema: dict[str, Any] = {}
     for res in package.get("resources", []):
         path = published / res["path"]
-        digest = (res.get("hash") or "").removeprefix("sha256:") or _sha256(path)
+        digest = (res.get("hash") or "").removeprefix("sha256:") or sha256_file(path)
         is_table = isinstance(res.get("schema"), dict) and res.get("format", "").lower() == "csv"
         if is_table and not schema:
             schema = res["schema"]
@@ -225,14 +230,6 @@ def desired_state(published: Path, schemas_dir: Path) -> Desired:
             )
         )
     return Desired(org, meta, resources, schema, spec.reference.directory, dict(portal.get("may_contain", {})))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fit_to_portal_schema(desired: Desired, portal_schema: dict[str, Any] | None) -> list[str]:

@@ -46,6 +46,25 @@ def through(proxy: Proxy, retry_seconds: float = 20, timeout: float = 30) -> cka
     return ckan.Portal(proxy.url, portal_token(), retry_seconds=retry_seconds, timeout=timeout)  # type: ignore[attr-defined]
 
 
+def run_cli(
+    site: Site, command: list[str], env: dict[str, str], url: str | None = CKAN_URL
+) -> subprocess.CompletedProcess[str]:
+    """`python -m pipeline <command>` on the site's published folder, as a data officer runs it."""
+    args = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        *command,
+        "--published-dir",
+        str(site.published),
+        "--schemas-dir",
+        str(site.schemas),
+    ]
+    if url:
+        args += ["--ckan-url", url]
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
 def assert_portal_equals_published(site: Site) -> None:
     """One dataset, each resource once with the published file's hash, DataStore rows = CSV rows."""
     pkg = site.package()
@@ -153,23 +172,7 @@ def test_ckan_down_is_a_clear_error(site: Site, tmp_path: Path) -> None:
     site.build()
     with socket_closed_port() as url:
         env = {**os.environ, "CKAN_API_TOKEN": portal_token(), "CKAN_URL": url}
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pipeline",
-                "push",
-                "--published-dir",
-                str(site.published),
-                "--schemas-dir",
-                str(site.schemas),
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        done = run_cli(site, ["push"], env, url=None)
     assert done.returncode == 3
     assert "not reachable" in done.stderr and "nothing was changed" in done.stderr and "Traceback" not in done.stderr
 
@@ -194,24 +197,7 @@ def test_missing_token_is_a_clear_error(site: Site, tmp_path: Path) -> None:
     site.build()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CKAN_API_TOKEN")}
     env["CKAN_API_TOKEN_FILE"] = str(tmp_path / "no-such-token")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "push",
-            "--published-dir",
-            str(site.published),
-            "--schemas-dir",
-            str(site.schemas),
-            "--ckan-url",
-            CKAN_URL,
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    done = run_cli(site, ["push"], env)
     assert done.returncode == 2 and "no CKAN API token" in done.stderr and "Traceback" not in done.stderr
     with pytest.raises(ConfigError):
         ckan.read_token({"CKAN_API_TOKEN_FILE": str(tmp_path / "no-such-token")})
@@ -240,43 +226,9 @@ def test_token_never_appears_in_output_reports_or_published_files(site: Site, tm
     env = {**os.environ, "CKAN_API_TOKEN": token}
     outputs = []
     for args in (["push"], ["plan", "--json"], ["push", "--json"]):
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pipeline",
-                *args,
-                "--published-dir",
-                str(site.published),
-                "--schemas-dir",
-                str(site.schemas),
-                "--ckan-url",
-                CKAN_URL,
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        done = run_cli(site, args, env)
         outputs.append(done.stdout + done.stderr)
-    bad = subprocess.run(  # an error path too
-        [
-            sys.executable,
-            "-m",
-            "pipeline",
-            "push",
-            "--published-dir",
-            str(site.published),
-            "--schemas-dir",
-            str(site.schemas),
-            "--ckan-url",
-            "http://127.0.0.1:9",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    bad = run_cli(site, ["push"], env, url="http://127.0.0.1:9")  # an error path too
     outputs.append(bad.stdout + bad.stderr)
     files = [p for root in (site.published, site.root / "reports") for p in root.rglob("*") if p.is_file()]
     texts = outputs + [p.read_text(encoding="utf-8", errors="replace") for p in files]

@@ -20,6 +20,7 @@ import requests
 from pipeline import ckan
 from pipeline.cli import main
 from pipeline.errors import PortalError
+from pipeline.publish import sha256_file
 from pipeline.run import Config, build
 
 from .conftest import DATASET, HEADER, REPO, entry, write_xlsx
@@ -117,7 +118,7 @@ def test_first_push_creates_everything_and_datastore_equals_csv(site: Site) -> N
     )
     csv_resource = next(r for r in pkg["resources"] if r["name"] == "entries.csv")
     local = site.published / site.name / "entries.csv"
-    assert csv_resource["hash"] == "sha256:" + ckan._sha256(local)
+    assert csv_resource["hash"] == "sha256:" + sha256_file(local)
     downloaded = requests.get(csv_resource["url"], timeout=30).content
     assert downloaded == local.read_bytes()
     rows = site.rows_on_portal()
