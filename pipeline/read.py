@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import fastexcel
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -107,35 +108,78 @@ def read_file(
     """All grids of one raw file: one per visible worksheet, or one for a CSV."""
     kind = sniff_format(path)
     if kind == "xlsx":
-        safety.inspect_workbook(path, display_name)
-        return list(_read_xlsx(path, display_name, progress))
+        layouts = safety.inspect_workbook(path, display_name)
+        return list(_read_xlsx(path, display_name, progress, layouts))
     return [_read_csv(path, display_name, csv_options or {}, progress)]
 
 
-def _read_xlsx(path: Path, display_name: str, progress: Progress) -> Iterator[SheetGrid]:
+def _read_xlsx(
+    path: Path, display_name: str, progress: Progress, layouts: dict[str, safety.SheetLayout]
+) -> Iterator[SheetGrid]:
+    """Visible worksheets, read by fastexcel straight into Arrow text columns (calamine in
+    Rust, no Python object per cell); python-calamine takes over for a sheet whose layout
+    could not be read from its XML, so every cell address stays exact."""
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+        reader = fastexcel.read_excel(str(path))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # calamine raises its own errors, and a Rust panic is a BaseException
         raise ReadError(f"{display_name}: cannot open workbook: {_short(exc)}") from exc
-    try:
-        for meta in workbook.sheets_metadata:
-            if str(meta.visible).rsplit(".", 1)[-1] != "Visible" or "WorkSheet" not in str(meta.typ):
+    for name in reader.sheet_names:
+        try:
+            progress.step(f"reading {display_name} › {name}")
+            sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
+            if sheet.visible != "visible":
                 continue
-            try:
-                progress.step(f"reading {display_name} › {meta.name}")
-                sheet = workbook.get_sheet_by_name(meta.name)
-                grid = _sheet_grid(sheet, progress)
-                del sheet  # the parsed sheet (in Rust memory) is no longer needed
-            except (ReadError, KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                raise ReadError(f"{display_name} › {meta.name}: cannot read sheet: {_short(exc)}") from exc
-            cells, row_numbers = grid
-            yield SheetGrid(display_name, meta.name, cells, row_numbers)
+            grid = _fast_grid(sheet.to_arrow(), layouts.get(name), progress)
+            if grid is None:
+                grid = _calamine_grid(path, name, progress)
+        except (ReadError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            raise ReadError(f"{display_name} › {name}: cannot read sheet: {_short(exc)}") from exc
+        cells, row_numbers = grid
+        yield SheetGrid(display_name, name, cells, row_numbers)
+
+
+def _fast_grid(
+    batch: pa.RecordBatch, layout: safety.SheetLayout | None, progress: Progress
+) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """Rows come from the sheet's first row, columns from its first used column: that column
+    is taken from the sheet's <dimension>, and checked against the cells (same width, a value
+    in the first column)."""
+    if layout is None or layout.first_col is None:
+        return None
+    if batch.num_columns == 0 or batch.num_rows == 0:
+        return pd.DataFrame(), np.array([], dtype=np.int64)
+    if batch.num_columns != layout.width or (layout.first_col and batch.column(0).null_count == batch.num_rows):
+        return None  # the dimension disagrees with the cells: let python-calamine place them
+    columns = [pc.fill_null(c, "") for c in batch.columns]
+    keep = ~_blank_rows(columns)
+    progress.advance(batch.num_rows)
+    table = pa.table({str(layout.first_col + i): c for i, c in enumerate(columns)}).filter(pa.array(keep))
+    cells = table.to_pandas()
+    cells.columns = [int(c) for c in cells.columns]
+    row_numbers = (np.arange(batch.num_rows) + 1)[keep]
+    merged = [(r, c) for r, c in layout.merged if r[0] != c[0]]
+    if merged and len(cells):
+        cells = _fill_vertical_merges(cells, row_numbers, merged)
+    return cells, row_numbers
+
+
+def _calamine_grid(path: Path, name: str, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:
+    workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    try:
+        return _sheet_grid(workbook.get_sheet_by_name(name), progress)
     finally:
         workbook.close()
+
+
+def _blank_rows(columns: list[pa.Array]) -> np.ndarray:
+    blank = np.ones(len(columns[0]), dtype=bool)
+    for column in columns:
+        blank &= pc.match_substring_regex(column, BLANK).to_numpy(zero_copy_only=False)
+    return blank
 
 
 def _sheet_grid(sheet: python_calamine.CalamineSheet, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:
@@ -179,6 +223,10 @@ def _grid_from_rows(
     def flush() -> None:
         nonlocal seen
         width = max(len(r) for r in chunk)
+        if width == 0:  # nothing but empty lines
+            seen += len(chunk)
+            chunk.clear()
+            return
         padded = [r if len(r) == width else [*r, *([""] * (width - len(r)))] for r in chunk]
         columns = []
         for values in zip(*padded, strict=True):
@@ -186,9 +234,7 @@ def _grid_from_rows(
                 columns.append(pa.array(values, type=pa.string()))
             except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers or dates among the text
                 columns.append(pa.array([v if type(v) is str else cell_text(v) for v in values], type=pa.string()))
-        blank = np.ones(len(chunk), dtype=bool)
-        for column in columns:
-            blank &= pc.match_substring_regex(column, BLANK).to_numpy(zero_copy_only=False)
+        blank = _blank_rows(columns)
         keep = pa.array(~blank)
         tables.append(pa.table({str(col_offset + i): c for i, c in enumerate(columns)}).filter(keep))
         numbers.append((np.arange(len(chunk)) + seen + first_row_number)[~blank])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import zipfile
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ReadError
@@ -25,11 +26,23 @@ DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
 CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
 CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]+</(?:\w+:)?v>|<(?:\w+:)?is>")  # <v/> and <v></v> hold nothing
+DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?"')
+MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
 CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
 
 
-def inspect_workbook(path: Path, display_name: str) -> None:
-    """Refuse a zip bomb, XML entity tricks and formulas without a cached value."""
+@dataclass
+class SheetLayout:
+    """What the reader needs from a sheet's XML besides its cells (0-based, like calamine)."""
+
+    first_col: int | None = None  # from <dimension ref="C3:F8">: the first used column
+    width: int | None = None  # and how many columns it spans
+    merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
+    """Refuse a zip bomb, XML entity tricks and formulas without a cached value; return the
+    layout of each worksheet (by sheet name), read on the same pass."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
@@ -44,8 +57,13 @@ def inspect_workbook(path: Path, display_name: str) -> None:
                 f"{display_name}: refused: it would expand to {declared:,} bytes (limit {MAX_TOTAL_BYTES:,})"
             )
         names = _sheet_names(archive)
+        layouts = {}
         for member in members:
-            _check_member(archive, member, display_name, names.get(member.filename, member.filename))
+            label = names.get(member.filename, member.filename)
+            layout = _check_member(archive, member, display_name, label)
+            if member.filename in names:
+                layouts[label] = layout
+        return layouts
 
 
 def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -73,14 +91,15 @@ def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
     return names
 
 
-def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_name: str, label: str) -> None:
+def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_name: str, label: str) -> SheetLayout:
     if member.file_size > MAX_MEMBER_BYTES:
         raise ReadError(f"{display_name}: refused: {member.filename} would expand to {member.file_size:,} bytes")
     ratio = member.file_size / max(member.compress_size, 1)
     if ratio > MAX_RATIO:
         raise ReadError(f"{display_name}: refused: {member.filename} is compressed {ratio:,.0f}:1, a zip bomb")
+    layout = SheetLayout()
     if not member.filename.endswith((".xml", ".rels")):
-        return
+        return layout
     is_sheet = member.filename.startswith("xl/worksheets/")
     actual = 0
     head = b""
@@ -95,16 +114,34 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                     raise ReadError(f"{display_name}: refused: {member.filename} expands beyond its declared size")
                 if len(head) < 4096:
                     head += block[: 4096 - len(head)]
-                if is_sheet and not formulas:
-                    # plain substring search (GB/s); a regex over the whole XML would be the slow part
-                    formulas = b"<f" in block or b":f>" in block or b"<f" in carry + block[:8]
-                    carry = block[-8:]
+                if is_sheet:
+                    window = carry + block[:64]
+                    if not formulas:  # plain substring search (GB/s); a regex over all of it is slow
+                        formulas = b"<f" in block or b":f>" in block or b"<f" in window
+                    if b"mergeCell " in block or b"mergeCell " in window:
+                        for m in MERGE.finditer(carry + block):
+                            layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
+                    carry = block[-64:]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     if DOCTYPE.search(head):
         raise ReadError(f"{display_name}: refused: {member.filename} declares a DTD/entities (XML entity expansion)")
     if formulas:
         _check_formulas(archive, member, display_name, label)
+    if is_sheet and (m := DIMENSION.search(head)):
+        layout.first_col = _cell(m.group(1))[1]
+        layout.width = (_cell(m.group(2))[1] if m.group(2) else layout.first_col) - layout.first_col + 1
+    layout.merged = sorted(set(layout.merged))
+    return layout
+
+
+def _cell(ref: bytes) -> tuple[int, int]:
+    """b"C3" -> (2, 2): 0-based row and column."""
+    letters = ref.rstrip(b"0123456789")
+    col = 0
+    for ch in letters:
+        col = col * 26 + (ch - 64)
+    return int(ref[len(letters) :] or 1) - 1, col - 1
 
 
 def _check_formulas(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_name: str, label: str) -> None:

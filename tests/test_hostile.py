@@ -362,3 +362,22 @@ def test_names_titles_and_places_are_not_mistaken_for_personal_data(ws: Workspac
     )
     result = build(ws.config)[0]
     assert result.status == "published", [i.line() for i in result.issues]
+
+
+@pytest.mark.parametrize("dimension", [None, '<dimension ref="A1:K9"/>'])
+def test_cell_addresses_stay_exact_without_or_with_a_wrong_dimension_tag(ws: Workspace, dimension: str | None) -> None:
+    """The fast reader takes the first column from <dimension>; when it is missing or wrong,
+    the other reader places the cells, and errors still name the right cell."""
+    import re
+
+    path = write_xlsx(ws.dataset_dir / "a.xlsx", {"ผลงาน": [HEADER, entry("D1", province="ภูเก้ต")]}, origin=(3, 3))
+    patched = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb"<dimension[^>]*/>", (dimension or "").encode(), data)
+            dst.writestr(item, data)
+    path.write_bytes(patched.getvalue())
+    errors = build(ws.config)[0].errors
+    assert ("G4", "province") in {(e.cell, e.field) for e in errors}
