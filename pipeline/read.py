@@ -131,7 +131,10 @@ def _read_xlsx(
             sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
             if sheet.visible != "visible":
                 continue
-            grid = _fast_grid(sheet.to_arrow(), layouts.get(name), progress)
+            batch = sheet.to_arrow()
+            del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
+            grid = _fast_grid(batch, layouts.get(name), progress)
+            del batch
             if grid is None:
                 grid = _calamine_grid(path, name, progress)
         except (ReadError, KeyboardInterrupt, SystemExit):
@@ -157,7 +160,10 @@ def _fast_grid(
     columns = [pc.fill_null(c, "") for c in batch.columns]
     keep = ~_blank_rows(columns)
     progress.advance(batch.num_rows)
-    table = pa.table({str(layout.first_col + i): c for i, c in enumerate(columns)}).filter(pa.array(keep))
+    table = pa.table({str(layout.first_col + i): c for i, c in enumerate(columns)})
+    del columns
+    if not keep.all():
+        table = table.filter(pa.array(keep))
     cells = table.to_pandas()
     cells.columns = [int(c) for c in cells.columns]
     row_numbers = (np.arange(batch.num_rows) + 1)[keep]
