@@ -84,7 +84,10 @@ def parity(data: Path, raw_dir: Path, label: str) -> dict[str, object]:
     d = timed([PY, "-m", "benchmarks.measure", "own", str(candidate), str(own_out)])
     fl = {tuple(e) for e in json.loads(fl_out.read_text(encoding="utf-8"))}
     own = {tuple(e) for e in json.loads(own_out.read_text(encoding="utf-8"))}
+    in_memory = json.loads(d["stdout_tail"].strip().splitlines()[-1])["validate_seconds"]
     return {
+        "own_validate_in_memory_seconds": in_memory,
+        "ratio_frictionless_over_in_memory": round(c["seconds"] / max(in_memory, 1e-3), 1),
         "frictionless": c,
         "own": d,
         "ratio_frictionless_over_own": round(c["seconds"] / d["seconds"], 1),
@@ -170,6 +173,11 @@ def main() -> int:
     print(f"(d) own validation  {v['own']['seconds']:8.2f} s clean, {e['own']['seconds']:.2f} s with errors")
     print(
         f"    c/d = {v['ratio_frictionless_over_own']} clean, {e['ratio_frictionless_over_own']} with errors   (target >= 30)"
+    )
+    print(
+        f"    validate() alone (no start-up, no CSV read): {v['own_validate_in_memory_seconds']:.2f} s clean, "
+        f"{e['own_validate_in_memory_seconds']:.2f} s with errors -> {v['ratio_frictionless_over_in_memory']}x / "
+        f"{e['ratio_frictionless_over_in_memory']}x"
     )
     print(f"    same errors: {e['same_errors']} ({e['errors_own']:,} own, {e['errors_frictionless']:,} frictionless)")
     print(f"(e) make, nothing changed: {noop['seconds']:.2f} s   (target < 2)")
