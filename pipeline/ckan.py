@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from pipeline.dataset import load_dataset
 from pipeline.errors import ConfigError, PortalError
 from pipeline.publish import sha256_file
 
+DATASTORE_MARK = "datastore_complete_hash"  # resource field: sha256 of the file the table equals
 DEFAULT_URL = "http://127.0.0.1:5000"  # the local portal of `make ckan-up`
 DEFAULT_TOKEN_FILE = Path(".ckan/apitoken")
 OTHER_CHOICE = "อื่นๆ"
@@ -84,8 +86,10 @@ class Portal:
         session: requests.Session | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._token = token
+        self._session = session or requests.Session()
         self._ckan = ckanapi.RemoteCKAN(
-            self.url, apikey=token, user_agent=f"opendata-pipeline/{__version__}", session=session
+            self.url, apikey=token, user_agent=f"opendata-pipeline/{__version__}", session=self._session
         )
         self.timeout = timeout
         self.retry_seconds = retry_seconds
@@ -140,6 +144,16 @@ class Portal:
             raise PortalError(f"{action} failed at {self.url}: {_short(exc)}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientPortalError(f"{type(exc).__name__}: cannot reach the portal") from None
+
+    def download(self, url: str) -> bytes | None:
+        """A resource file from the portal (with the token, for private datasets); None if it fails."""
+        if not url:
+            return None
+        try:
+            response = self._session.get(url, headers={"Authorization": self._token}, timeout=self.timeout)
+        except requests.RequestException:
+            return None
+        return response.content if response.ok else None
 
     def show(self, action: str, **data: Any) -> dict[str, Any] | None:
         """A *_show call that answers None for "not found"."""
@@ -313,10 +327,31 @@ def sync(
     package = _sync_package(portal, desired, org, portal_schema, dry_run, note)
     existing = {} if package is None else _resources_by_name(portal, package, dry_run, note)
     for res in desired.resources:
-        current = _sync_resource(portal, package, existing.get(res.name), res, dry_run, note)
+        before = existing.get(res.name)
+        # the DataStore held exactly the previous file: diff against that file, not row by row
+        previous = _previous_rows(portal, before, res, desired.schema) if res.table else None
+        current = _sync_resource(portal, package, before, res, dry_run, note)
         if res.table:
-            _sync_datastore(portal, current, res, desired.schema, dry_run, note)
+            _sync_datastore(portal, current, res, desired.schema, dry_run, note, previous)
     return changes
+
+
+def _previous_rows(
+    portal: Portal, resource: dict[str, Any] | None, res: FileResource, schema: dict[str, Any]
+) -> pd.DataFrame | None:
+    """The rows of the file the DataStore was last completed from, when the portal still
+    serves that very file (its `hash` equals the DataStore's completion mark)."""
+    if not resource or not resource.get("datastore_active"):
+        return None
+    mark = resource.get(DATASTORE_MARK)
+    if not mark or mark != resource.get("hash") or mark == f"sha256:{res.sha256}":
+        return None
+    data = portal.download(resource.get("url", ""))
+    if data is None or f"sha256:{hashlib.sha256(data).hexdigest()}" != mark:
+        return None
+    names = [f["name"] for f in schema["fields"]]
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")
+    return frame[names] if set(names) <= set(frame.columns) else None
 
 
 def guard(desired: Desired) -> None:
@@ -568,10 +603,22 @@ def _sync_datastore(
     schema: dict[str, Any],
     dry_run: bool,
     note: Callable[[Change], None],
+    previous: pd.DataFrame | None = None,
 ) -> None:
+    """Make the DataStore table equal the published CSV. A completion mark on the resource
+    (the sha256 of the file the table was last completed from) is set only after the last
+    batch: a push that dies half-way leaves no mark, and the next one compares every row."""
     names = [f["name"] for f in schema["fields"]]
     key = list(schema.get("primaryKey") or names[:1])
     fields = datastore_fields(schema)
+    digest = f"sha256:{res.sha256}"
+    if resource is not None and resource.get("datastore_active") and resource.get(DATASTORE_MARK) == digest:
+        note(
+            Change(
+                "datastore", res.name, "unchanged", "complete for this file", {"insert": 0, "update": 0, "delete": 0}
+            )
+        )
+        return
     wanted = published_rows(res.path, schema)
     info = None
     if resource is not None and resource.get("datastore_active"):
@@ -583,6 +630,8 @@ def _sync_datastore(
         recreate = [i for i, _ in have] != [i for i, _ in want] or [t for _, t in have] != [t for _, t in want]
     if info is None or recreate:
         existing = pd.DataFrame({n: pd.Series(dtype="str") for n in names})
+    elif previous is not None:
+        existing = previous
     else:
         existing = _portal_rows(portal, resource["id"], names, key)
     plan = diff_rows(existing, wanted, key)
@@ -628,6 +677,8 @@ def _sync_datastore(
                 raise PortalError(f"the DataStore refused rows of {res.name}: {_validation_text(exc)}") from None
             # rows an interrupted earlier push sent after we looked: make the batch idempotent
             portal.call("datastore_upsert", resource_id=rid, records=batch, method="upsert", force=True)
+    # the table is now complete for this file: mark it (the last write of the load)
+    portal.call("resource_patch", id=rid, **{DATASTORE_MARK: digest})
 
 
 def _pg_type(datastore_type: str) -> str:

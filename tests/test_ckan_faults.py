@@ -91,12 +91,12 @@ def assert_portal_equals_published(site: Site) -> None:
         Fault("organization_show", "502"),
         Fault("package_show", "reset"),
         Fault("datastore_upsert", "409"),
-        Fault("datastore_search", "500"),
+        Fault("datastore_info", "500"),
     ],
 )
 def test_transient_faults_on_repeatable_calls_are_retried(site: Site, proxy: Proxy, fault: Fault) -> None:
     site.build()
-    if fault.action in ("datastore_search",):
+    if fault.action in ("datastore_info",):
         site.push()  # the table must exist for the push to read it back
         site.rows[0] = entry("E-001", title="ปรับปรุง")
         site.build()
