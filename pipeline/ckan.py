@@ -557,8 +557,12 @@ def published_rows(path: Path, schema: dict[str, Any]) -> pd.DataFrame:
 
 def row_hashes(frame: pd.DataFrame) -> pd.Series:
     """One hash per row over its canonical text, so rows compare without comparing every cell."""
-    joined = frame.astype("str").fillna("").agg("\x1f".join, axis=1)
-    return joined.map(lambda s: hashlib.blake2b(s.encode(), digest_size=16).hexdigest())
+    columns = [frame[c].astype("str").fillna("") for c in frame.columns]
+    if not columns:
+        return pd.Series([], dtype="str")
+    joined = columns[0].str.cat(columns[1:], sep="\x1f") if len(columns) > 1 else columns[0]  # vectorized
+    digests = [hashlib.blake2b(s.encode(), digest_size=16).hexdigest() for s in joined.tolist()]
+    return pd.Series(digests, index=frame.index, dtype="str")
 
 
 def _portal_rows(portal: Portal, resource_id: str, names: list[str], key: list[str]) -> pd.DataFrame:
@@ -710,8 +714,8 @@ class RowPlan:
 def diff_rows(existing: pd.DataFrame, wanted: pd.DataFrame, key: list[str]) -> RowPlan:
     """Rows to insert, update and delete so that `existing` becomes `wanted`, by row hash."""
     k = key[0] if len(key) == 1 else None
-    want_key = wanted[k] if k else wanted[key].agg("\x1f".join, axis=1)
-    have_key = existing[k] if k else existing[key].agg("\x1f".join, axis=1)
+    want_key = wanted[k] if k else row_hashes(wanted[key])
+    have_key = existing[k] if k else row_hashes(existing[key])
     have = dict(zip(have_key, row_hashes(existing), strict=True)) if len(existing) else {}
     want_hash = row_hashes(wanted) if len(wanted) else pd.Series(dtype="str")
     inserts, updates = [], []
