@@ -137,13 +137,23 @@ def _repeated_header_rows(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     label of its own column's field, and at least MIN_MATCHED_LABELS of them."""
     labels = np.zeros(len(data), dtype=int)
     filled = np.zeros(len(data), dtype=int)
+    longest = max((len(k) for k in spec.header_index), default=0) * 2 + 8
+    digits_in_labels = any(ch.isdigit() for k in spec.header_index for ch in k)
     for name in data.columns:
         codes, uniques = pd.factorize(data[name], use_na_sentinel=False)
         if not len(uniques):
             continue
-        keys = label_keys(pd.Series(uniques, dtype="str"))
-        labels += (keys.map(spec.header_index) == name).to_numpy(dtype=bool)[codes]
-        filled += (keys != "").to_numpy(dtype=bool)[codes]
+        distinct = pd.Series(uniques, dtype="str")
+        # only short values without digits can be a label: ids and titles are skipped cheaply
+        maybe = (distinct.str.len() <= longest).to_numpy(dtype=bool).copy()
+        if not digits_in_labels:
+            maybe &= ~distinct.str.contains("[0-9๐-๙]", regex=True).to_numpy(dtype=bool)
+        is_label = np.zeros(len(distinct), dtype=bool)
+        if maybe.any():
+            keys = label_keys(distinct[maybe])
+            is_label[maybe] = (keys.map(spec.header_index) == name).to_numpy(dtype=bool)
+        labels += is_label[codes]
+        filled += (distinct.str.strip() != "").to_numpy(dtype=bool)[codes]
     return (labels >= MIN_MATCHED_LABELS) & (labels == filled)
 
 
