@@ -29,6 +29,7 @@ from pipeline.errors import ReadError
 from pipeline.progress import QUIET, Progress
 
 CHUNK_ROWS = 50_000
+TOP_ROWS = 64
 SUPPORTED_SUFFIXES = (".xlsx", ".csv")
 BLANK = "^[ \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000]*$"  # spelled out: RE2 runs it
 
@@ -163,7 +164,11 @@ def _fast_grid(
     table = pa.table({str(layout.first_col + i): c for i, c in enumerate(columns)})
     del columns
     if not keep.all():
-        table = table.filter(pa.array(keep))
+        # blank rows sit mostly among the title rows: filter the top, and copy the body only
+        # when it has blank rows of its own (a zero-copy slice otherwise)
+        top = min(TOP_ROWS, len(keep))
+        body = table.slice(top) if keep[top:].all() else table.slice(top).filter(pa.array(keep[top:]))
+        table = pa.concat_tables([table.slice(0, top).filter(pa.array(keep[:top])), body])
     cells = table.to_pandas()
     cells.columns = [int(c) for c in cells.columns]
     row_numbers = (np.arange(batch.num_rows) + 1)[keep]

@@ -335,3 +335,16 @@ def test_progress_is_plain_lines_without_a_terminal_and_a_bar_on_one(ws: Workspa
     progress.advance(60)
     progress.done()
     assert "\r" in screen.getvalue() and "60/100" in screen.getvalue()
+
+
+def test_blank_rows_deep_in_a_long_sheet_keep_every_address(ws: Workspace) -> None:
+    rows: list[list[object]] = [HEADER]
+    for i in range(1, 121):
+        rows.append(entry(f"L{i:03d}", province="ภูเก้ต" if i == 110 else "ชลบุรี"))
+        if i in (70, 90):
+            rows.append([])  # blank rows far below the header
+    ws.xlsx("long.xlsx", rows)
+    result = build(ws.config)[0]
+    assert result.summary.rows_read == 120
+    # header at row 1, two blank rows before entry 110: it sits on row 1 + 110 + 2
+    assert ("E113", "province") in {(e.cell, e.field) for e in result.errors}
