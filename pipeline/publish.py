@@ -61,7 +61,27 @@ def write_csv(table: pa.Table, path: Path) -> None:
 XLSX_MAX_ROWS = 50_000
 JSON_MAX_ROWS = 200_000  # a JSON download of a million records (~0.5 GB) serves no one; the CSV does
 XLSX_MEDIATYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FIXED_TIMESTAMP = dt.datetime(2000, 1, 1)  # document properties must not carry the build time
+FIXED_TIMESTAMP = dt.datetime(2000, 1, 1)
+# the table's convenience copies: format, title label, resource properties
+COPIES = (
+    (
+        "xlsx",
+        "Excel",
+        {
+            "mediatype": XLSX_MEDIATYPE,
+            "description": "สำเนาของตารางสำหรับเปิดด้วย Excel: แถวแรกเป็นชื่อฟิลด์ แถวที่สองเป็นชื่อภาษาไทย",
+        },
+    ),
+    (
+        "json",
+        "JSON",
+        {
+            "mediatype": "application/json",
+            "encoding": "utf-8",
+            "description": "สำเนาของตารางในรูปแบบ JSON (รายการของระเบียน)",
+        },
+    ),
+)  # document properties must not carry the build time
 
 
 def write_xlsx(table: pa.Table, spec: DatasetSpec, path: Path) -> None:
@@ -128,29 +148,17 @@ def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, A
             "schema": spec.table_schema,
         }
     ]
-    if "xlsx" in files:
-        resources.append(
-            {
-                "name": f"{name}-xlsx",
-                "path": files["xlsx"].name,
-                "title": f"{title} (Excel)",
-                "format": "xlsx",
-                "mediatype": XLSX_MEDIATYPE,
-                "description": "สำเนาของตารางสำหรับเปิดด้วย Excel: แถวแรกเป็นชื่อฟิลด์ แถวที่สองเป็นชื่อภาษาไทย",
-            }
-        )
-    if "json" in files:
-        resources.append(
-            {
-                "name": f"{name}-json",
-                "path": files["json"].name,
-                "title": f"{title} (JSON)",
-                "format": "json",
-                "mediatype": "application/json",
-                "encoding": "utf-8",
-                "description": "สำเนาของตารางในรูปแบบ JSON (รายการของระเบียน)",
-            }
-        )
+    for fmt, label, extra in COPIES:
+        if fmt in files:
+            resources.append(
+                {
+                    "name": f"{name}-{fmt}",
+                    "path": files[fmt].name,
+                    "title": f"{title} ({label})",
+                    "format": fmt,
+                    **extra,
+                }
+            )
     for resource in resources:
         path = files[resource["format"]]
         resource["bytes"] = path.stat().st_size
