@@ -4,7 +4,8 @@ Thai text in the messy forms the build accepts: Thai digits, BE and CE years, ab
 organization names with a trailing "จ.<province>", Thai month dates, Excel date cells
 (some with Buddhist-Era years), NBSP and zero-width spaces, stray spaces, personal-data
 columns. With `errors` > 0, that share of rows carries one defect the build must report
-(misspelt province, unreadable year, impossible date, empty title, unknown result).
+(misspelt province, unreadable year, impossible date, empty title, unknown result, an
+entry id already used by an earlier row).
 
     python -m benchmarks.generate --rows 100000 [--errors 0.03] [--seed 2564] --out FILE.xlsx|.csv
 """
@@ -24,6 +25,7 @@ from pipeline.dataset import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "local-digital-innovation-contest"
+VERSION = 2  # part of the cache key in benchmarks/run.py: bump when the generated rows change
 HEADER = [
     "รหัสผลงาน",
     "ปี พ.ศ.",
@@ -166,7 +168,7 @@ def rows(n: int, errors: float, seed: int) -> Iterator[list[object]]:
             f"contact{i}@example.org",
         ]
         if errors and rng.random() < errors:
-            defect = rng.randrange(5)
+            defect = rng.randrange(6)
             if defect == 0:
                 row[4], row[2] = province[:-1] + "ก", f"{kind}{place}"  # misspelt province
             elif defect == 1:
@@ -175,8 +177,10 @@ def rows(n: int, errors: float, seed: int) -> Iterator[list[object]]:
                 row[6] = f"31/02/{year_be}"
             elif defect == 3:
                 row[5] = ""
-            else:
+            elif defect == 4 or i == 0:
                 row[7] = "รอพิจารณา"
+            else:
+                row[0] = f"LDI-{rng.randrange(1, i + 1):08d}"  # keyed twice by mistake
         yield row
 
 

@@ -5,6 +5,8 @@
     python -m benchmarks.measure frictionless FILE.csv ERRORS.json
     python -m benchmarks.measure own FILE.csv ERRORS.json
 Errors are written as sorted [row, field, type] lists, Frictionless row numbers (header = 1).
+The validators also print `work_seconds`: from opening the CSV to having every error, after
+the interpreter and the libraries are loaded (start-up is measured apart, by the caller).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def candidate(raw_dir: str, out: str) -> None:
 def frictionless_errors(path: str, out: str) -> None:
     from frictionless import Resource, Schema, validate
 
+    start = time.perf_counter()
     spec_schema = json.loads((SCHEMAS / DATASET / "entries.schema.json").read_text(encoding="utf-8"))
     csv_path = Path(path).resolve()
     resource = Resource(
@@ -78,8 +81,9 @@ def frictionless_errors(path: str, out: str) -> None:
         if kind == "primary-key":  # the key's duplicate: the same finding as unique-error on entry_id
             kind, field = "unique-error", "entry_id"
         found.add((int(error.row_number), field, kind))
+    work = time.perf_counter() - start
     Path(out).write_text(json.dumps(sorted(found), ensure_ascii=False))
-    print(json.dumps({"errors": len(found)}))
+    print(json.dumps({"errors": len(found), "work_seconds": round(work, 3)}))
 
 
 def read_text_csv(path: str, names: list[str]) -> pd.DataFrame:
@@ -88,7 +92,8 @@ def read_text_csv(path: str, names: list[str]) -> pd.DataFrame:
     import pyarrow.csv as pacsv
 
     options = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
-    return pacsv.read_csv(path, convert_options=options).to_pandas()
+    blocks = pacsv.ReadOptions(block_size=8 << 20)  # fewer, larger chunks than the 1 MB default
+    return pacsv.read_csv(path, read_options=blocks, convert_options=options).to_pandas()
 
 
 def own_errors(path: str, out: str) -> None:
@@ -97,21 +102,23 @@ def own_errors(path: str, out: str) -> None:
     from pipeline.normalize import NormalizedTable
     from pipeline.validate import validate
 
+    start = time.perf_counter()
     spec = load_dataset(SCHEMAS, DATASET)
     frame = read_text_csv(path, spec.field_names)
     rows = np.arange(2, len(frame) + 2)
     columns = {name: i for i, name in enumerate(frame.columns)}
     sheet = MappedSheet(path, "", 1, frame, rows, columns)
     table = NormalizedTable(frame, frame, np.zeros(len(frame), dtype=int), rows, [sheet], spec)
-    found = set()
-    start = time.perf_counter()
+    checks_start = time.perf_counter()
     issues = validate(table)
-    in_memory = time.perf_counter() - start
+    checks = time.perf_counter() - checks_start
+    found = set()
     for issue in issues:
         row = int("".join(ch for ch in issue.cell if ch.isdigit()))
         found.add((row, issue.field, issue.type))
+    work = time.perf_counter() - start
     Path(out).write_text(json.dumps(sorted(found), ensure_ascii=False))
-    print(json.dumps({"errors": len(found), "validate_seconds": round(in_memory, 3)}))
+    print(json.dumps({"errors": len(found), "work_seconds": round(work, 3), "validate_seconds": round(checks, 3)}))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ Each measurement runs in its own process (wall time and that process's peak RSS)
   (b) full build of the same workbook: read -> map -> normalize -> validate -> publish
   (c) `frictionless validate` of the rows to validate, against the project's Table Schema
   (d) the project's own validation of the same CSV
+(c) and (d) are compared on their work: from opening the CSV to having every error, each
+timed inside its own process once its libraries are loaded; the whole-process times
+(interpreter and imports included, about 0.5 s for ours and 1.5 s for Frictionless) are
+printed too.
   (e) `make` again with nothing changed (skipped by content hash)
 (c) and (d) run on a clean and on an erroneous variant (3 % of rows with a defect), and
 their error lists (row, field, type) must be identical. Workbooks are generated once per
@@ -21,6 +25,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.generate import VERSION as GENERATOR_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "local-digital-innovation-contest"
@@ -47,7 +53,7 @@ def timed(cmd: list[str], **kw: object) -> dict[str, float]:
 
 def workbook(data: Path, rows: int, errors: float, seed: int) -> Path:
     variant = "errors" if errors else "clean"
-    path = data / f"raw-{rows}-{variant}-{seed}" / DATASET / "contest.xlsx"
+    path = data / f"raw-{rows}-{variant}-{seed}-v{GENERATOR_VERSION}" / DATASET / "contest.xlsx"
     if not path.exists():
         print(f"generating {path.relative_to(REPO)} …", flush=True)
         t = time.perf_counter()
@@ -84,13 +90,17 @@ def parity(data: Path, raw_dir: Path, label: str) -> dict[str, object]:
     d = timed([PY, "-m", "benchmarks.measure", "own", str(candidate), str(own_out)])
     fl = {tuple(e) for e in json.loads(fl_out.read_text(encoding="utf-8"))}
     own = {tuple(e) for e in json.loads(own_out.read_text(encoding="utf-8"))}
-    in_memory = json.loads(d["stdout_tail"].strip().splitlines()[-1])["validate_seconds"]
+    c_out = json.loads(c["stdout_tail"].strip().splitlines()[-1])
+    d_out = json.loads(d["stdout_tail"].strip().splitlines()[-1])
     return {
-        "own_validate_in_memory_seconds": in_memory,
-        "ratio_frictionless_over_in_memory": round(c["seconds"] / max(in_memory, 1e-3), 1),
         "frictionless": c,
         "own": d,
-        "ratio_frictionless_over_own": round(c["seconds"] / d["seconds"], 1),
+        "frictionless_work_seconds": c_out["work_seconds"],
+        "own_work_seconds": d_out["work_seconds"],
+        "own_validate_in_memory_seconds": d_out["validate_seconds"],
+        "ratio_work": round(c_out["work_seconds"] / max(d_out["work_seconds"], 1e-3), 1),
+        "ratio_process": round(c["seconds"] / d["seconds"], 1),
+        "ratio_in_memory": round(c_out["work_seconds"] / max(d_out["validate_seconds"], 1e-3), 1),
         "errors_frictionless": len(fl),
         "errors_own": len(own),
         "same_errors": fl == own,
@@ -168,16 +178,21 @@ def main() -> int:
     )
     print(f"    b/a = {results['ratio_build_over_read']}   (target <= 2.0)")
     print(
-        f"(c) frictionless    {v['frictionless']['seconds']:8.2f} s clean, {e['frictionless']['seconds']:.2f} s with errors"
-    )
-    print(f"(d) own validation  {v['own']['seconds']:8.2f} s clean, {e['own']['seconds']:.2f} s with errors")
-    print(
-        f"    c/d = {v['ratio_frictionless_over_own']} clean, {e['ratio_frictionless_over_own']} with errors   (target >= 30)"
+        f"(c) frictionless    {v['frictionless_work_seconds']:8.2f} s clean, {e['frictionless_work_seconds']:.2f} s with errors"
+        f"   (whole process {v['frictionless']['seconds']:.2f} s, {e['frictionless']['seconds']:.2f} s)"
     )
     print(
-        f"    validate() alone (no start-up, no CSV read): {v['own_validate_in_memory_seconds']:.2f} s clean, "
-        f"{e['own_validate_in_memory_seconds']:.2f} s with errors -> {v['ratio_frictionless_over_in_memory']}x / "
-        f"{e['ratio_frictionless_over_in_memory']}x"
+        f"(d) own validation  {v['own_work_seconds']:8.2f} s clean, {e['own_work_seconds']:.2f} s with errors"
+        f"   (whole process {v['own']['seconds']:.2f} s, {e['own']['seconds']:.2f} s)"
+    )
+    print(f"    c/d = {v['ratio_work']} clean, {e['ratio_work']} with errors   (target >= 30)")
+    print(
+        f"    c/d as whole processes (interpreter and library start-up included): "
+        f"{v['ratio_process']} clean, {e['ratio_process']} with errors"
+    )
+    print(
+        f"    validate() alone (CSV already in memory): {v['own_validate_in_memory_seconds']:.2f} s clean, "
+        f"{e['own_validate_in_memory_seconds']:.2f} s with errors -> {v['ratio_in_memory']}x / {e['ratio_in_memory']}x"
     )
     print(f"    same errors: {e['same_errors']} ({e['errors_own']:,} own, {e['errors_frictionless']:,} frictionless)")
     print(f"(e) make, nothing changed: {noop['seconds']:.2f} s   (target < 2)")

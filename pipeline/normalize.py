@@ -17,6 +17,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.dataset import DatasetSpec, Reference
 from pipeline.headers import MappedSheet
@@ -43,19 +45,38 @@ class NormalizedTable:
 
     def cell(self, field_name: str, position: int) -> str:
         """Spreadsheet address standing for `field_name` in row `position`."""
-        index = int(self.sheet_index[position])
+        return self.cells(field_name, np.array([position]))[0]
+
+    def cells(self, field_name: str, positions: np.ndarray) -> list[str]:
+        """`cell` for many rows at once: "E4", or "row 4" where the sheet has no such column."""
+        letters = [self._letter(index, field_name) for index in range(len(self.sheets))]
+        sheet_of = self.sheet_index[positions].tolist()
+        rows = self.row_numbers[positions].tolist()
+        return [f"{letters[s]}{r}" if letters[s] else f"row {r}" for s, r in zip(sheet_of, rows, strict=True)]
+
+    def _letter(self, index: int, field_name: str) -> str:
         key = (index, field_name)
         if key not in self._letters:
             sheet = self.sheets[index]
             names = [n for n in (field_name, *self.spec.field(field_name).cell_fallback) if n in sheet.columns]
             self._letters[key] = column_letter(sheet.columns[names[0]]) if names else ""
-        letter = self._letters[key]
-        row = int(self.row_numbers[position])
-        return f"{letter}{row}" if letter else f"row {row}"
+        return self._letters[key]
 
     def where(self, position: int) -> dict[str, str]:
-        sheet = self.sheets[int(self.sheet_index[position])]
-        return {"file": sheet.file, "sheet": sheet.sheet}
+        file, sheet = self.places(np.array([position]))[0]
+        return {"file": file, "sheet": sheet}
+
+    def places(self, positions: np.ndarray) -> list[tuple[str, str]]:
+        """(file, sheet) of many rows at once."""
+        names = [(s.file, s.sheet) for s in self.sheets]
+        return [names[s] for s in self.sheet_index[positions].tolist()]
+
+    def full_cells(self, field_name: str, positions: np.ndarray) -> list[str]:
+        """`file › sheet › E4` of many rows, for pointing at the other cell of a pair."""
+        return [
+            " › ".join(p for p in (file, sheet, cell) if p)
+            for (file, sheet), cell in zip(self.places(positions), self.cells(field_name, positions), strict=True)
+        ]
 
     def source_text(self, field_name: str, position: int) -> str:
         """The cleaned text as keyed (or of the field it derives from), for messages."""
@@ -68,7 +89,7 @@ class NormalizedTable:
         for name in (field_name, *self.spec.field(field_name).cell_fallback):
             if name not in self.cleaned.columns or not len(missing):
                 continue
-            values = self.cleaned[name].iloc[positions[missing]].tolist()
+            values = arrow_text(self.cleaned[name]).take(pa.array(positions[missing])).to_pylist()
             still = []
             for i, value in zip(missing, values, strict=True):
                 if isinstance(value, str) and value:
@@ -77,6 +98,16 @@ class NormalizedTable:
                     still.append(i)
             missing = np.array(still, dtype=int)
         return texts
+
+
+def arrow_text(values: pd.Series) -> pa.Array:
+    """The column as one Arrow string array, empty string for missing (zero-copy for Arrow-backed str)."""
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.large_string())
+    return pc.fill_null(array, "") if array.null_count else array
 
 
 class ThaiRules:

@@ -8,14 +8,19 @@ tests compare both on the same data). Every error names file, sheet and cell.
 
 from __future__ import annotations
 
-import difflib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from rapidfuzz import fuzz, process
 
 from pipeline import pdpa
 from pipeline.dataset import FieldSpec
 from pipeline.issues import Issue
-from pipeline.normalize import NormalizedTable
+from pipeline.normalize import NormalizedTable, arrow_text
 
 TYPE_PATTERNS = {
     "integer": r"-?[0-9]+",
@@ -48,7 +53,7 @@ def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[I
                 "duplicate-row",
                 "exact duplicate of an earlier row; dropped",
                 cell=f"row {int(table.row_numbers[pos])}",
-                related_cell=_full_cell(table, table.spec.field_names[0], original),
+                related_cell=table.full_cells(table.spec.field_names[0], np.array([original]))[0],
                 **table.where(pos),
             )
         )
@@ -65,110 +70,164 @@ def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[I
 
 
 def validate(table: NormalizedTable) -> list[Issue]:
-    """Every schema error of the table (not only the first), in row order."""
+    """Every schema error of the table (not only the first), in row order.
+
+    Fields are checked in parallel threads: the checks are Arrow kernels that release
+    the GIL, so a 2-core machine checks two columns at once."""
+    fields = table.spec.fields
+    workers = max(1, min(len(fields), os.cpu_count() or 1))
     found: list[tuple[int, int, Issue]] = []
-    for field_no, f in enumerate(table.spec.fields):
-        for pos, issue in _field_errors(table, f):
-            found.append((pos, field_no, issue))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # issues of one field are built while the threads still check the next ones
+        for field_no, (f, (text, findings)) in enumerate(
+            zip(fields, pool.map(lambda f: _field_findings(table, f), fields), strict=True)
+        ):
+            for pos, issue in _field_issues(table, f, text, findings):
+                found.append((pos, field_no, issue))
     found.sort(key=lambda t: (t[0], t[1]))
     return [issue for _, _, issue in found]
 
 
-def _field_errors(table: NormalizedTable, f: FieldSpec) -> list[tuple[int, Issue]]:
-    values = table.values[f.name]
-    present = (values != "").to_numpy(dtype=bool)
-    c = f.constraints
-    errors: list[tuple[int, str, str, str]] = []  # (position, type, rule, message)
+@dataclass
+class _Finding:
+    """Rows of one field breaking one rule (positions ascending)."""
 
-    def flag(mask: np.ndarray, kind: str, rule: str, message: str) -> None:
-        errors.extend((int(p), kind, rule, message) for p in np.flatnonzero(mask))
+    positions: np.ndarray
+    kind: str
+    rule: str
+    message: str
+    first_of_key: np.ndarray | None = None  # unique: the earlier row holding the same key
+
+
+def _rows(mask: pa.Array | np.ndarray) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        return np.flatnonzero(mask)
+    return pc.indices_nonzero(mask).to_numpy()
+
+
+def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array, list[_Finding]]:
+    """Which rows break which rule of field `f`: Arrow kernels over the whole column."""
+    text = arrow_text(table.values[f.name])
+    present = pc.not_equal(text, "")
+    c = f.constraints
+    findings: list[_Finding] = []
+
+    def flag(mask: pa.Array, kind: str, rule: str, message: str) -> None:
+        rows = _rows(mask)
+        if len(rows):
+            findings.append(_Finding(rows, kind, rule, message))
 
     if c.get("required"):
         message = f"{f.name} is required but empty"
         if f.derived_from:
             message = f"{f.name} is required but cannot be derived from an empty or invalid {f.derived_from}"
-        flag(~present, "constraint-error", "required", message)
-    typed_ok = present.copy()
+        flag(pc.invert(present), "constraint-error", "required", message)
+    typed_ok = present
     if f.type in TYPE_PATTERNS:
-        ok = values.str.fullmatch(TYPE_PATTERNS[f.type]).to_numpy(dtype=bool, na_value=False)
-        flag(present & ~ok, "type-error", f"type {f.type}", TYPE_HINTS[f.type])
-        typed_ok &= ok
+        ok = pc.match_substring_regex(text, f"^(?:{TYPE_PATTERNS[f.type]})$")
+        flag(pc.and_(present, pc.invert(ok)), "type-error", f"type {f.type}", TYPE_HINTS[f.type])
+        typed_ok = pc.and_(present, ok)
     if f.type == "integer" and ("minimum" in c or "maximum" in c):
-        number = values.where(typed_ok, "0").astype("int64").to_numpy()  # an Arrow cast, not a Python loop
-        if "minimum" in c:
-            flag(typed_ok & (number < c["minimum"]), "constraint-error", "minimum", f"less than {c['minimum']}")
-        if "maximum" in c:
-            flag(typed_ok & (number > c["maximum"]), "constraint-error", "maximum", f"greater than {c['maximum']}")
+        findings.extend(_range_findings(text, typed_ok, c))
     if "enum" in c:
-        allowed = values.isin(c["enum"]).to_numpy(dtype=bool)
-        flag(typed_ok & ~allowed, "constraint-error", "enum", "not one of the allowed values")
+        allowed = pc.is_in(text, value_set=pa.array(c["enum"], type=text.type))
+        flag(pc.and_(typed_ok, pc.invert(allowed)), "constraint-error", "enum", "not one of the allowed values")
     if "pattern" in c:
-        ok = values.str.fullmatch(c["pattern"]).to_numpy(dtype=bool, na_value=False)
-        flag(typed_ok & ~ok, "constraint-error", "pattern", f"does not match the pattern {c['pattern']}")
-
-    issues = []
-    suggestions: dict[str, str] = {}
-    raw_texts = table.source_texts(f.name, np.array([e[0] for e in errors], dtype=int))
-    for (pos, kind, rule, message), raw in zip(errors, raw_texts, strict=True):
-        suggestion = ""
-        if rule == "enum":
-            key = values.iat[pos]
-            if key not in suggestions:
-                close = difflib.get_close_matches(key, c["enum"], n=1, cutoff=0.6)
-                suggestions[key] = close[0] if close else ""
-            suggestion = suggestions[key]
-        issues.append(
-            (
-                pos,
-                Issue(
-                    "error",
-                    kind,
-                    message,
-                    cell=table.cell(f.name, pos),
-                    field=f.name,
-                    value=raw,
-                    rule=rule,
-                    suggestion=suggestion,
-                    **table.where(pos),
-                ),
-            )
+        ok = pc.match_substring_regex(text, f"^(?:{c['pattern']})$")
+        flag(
+            pc.and_(typed_ok, pc.invert(ok)),
+            "constraint-error",
+            "pattern",
+            f"does not match the pattern {c['pattern']}",
         )
     if c.get("unique"):
-        issues.extend(_unique_errors(table, f, present))
-    return issues
+        findings.extend(_unique_findings(text, present))
+    return text, findings
 
 
-def _unique_errors(table: NormalizedTable, f: FieldSpec, present: np.ndarray) -> list[tuple[int, Issue]]:
-    """Same key, different content: an error naming both cells."""
-    values = table.values[f.name]
-    dup = values.duplicated(keep="first").to_numpy() & present
-    if not dup.any():
+def _range_findings(text: pa.Array, typed_ok: pa.Array, c: dict) -> list[_Finding]:
+    """minimum/maximum of an integer column; numbers too long for int64 are compared exactly in Python."""
+    ok = typed_ok.to_numpy(zero_copy_only=False)
+    fits = ok & (pc.utf8_length(text).to_numpy() <= 18)
+    number = pc.cast(pc.if_else(pa.array(fits), text, "0"), pa.int64()).to_numpy()
+    huge = np.flatnonzero(ok & ~fits)
+    findings = []
+    for rule, compare, word in (("minimum", np.less, "less"), ("maximum", np.greater, "greater")):
+        if rule not in c:
+            continue
+        bad = fits & compare(number, c[rule])
+        if len(huge):
+            values = text.take(pa.array(huge)).to_pylist()
+            bad[huge[[compare(int(v), c[rule]) for v in values]]] = True
+        rows = np.flatnonzero(bad)
+        if len(rows):
+            findings.append(_Finding(rows, "constraint-error", rule, f"{word} than {c[rule]}"))
+    return findings
+
+
+def _unique_findings(text: pa.Array, present: pa.Array) -> list[_Finding]:
+    """Same key, different content. Keys keyed in ascending order (the usual case) cannot
+    repeat, which one comparison pass proves; otherwise the keys are hashed. Dictionary codes
+    are numbered in order of first appearance, so a row repeats an earlier key exactly when
+    its code is not a new maximum."""
+    keys = text if pc.all(present).as_py() else text.filter(present)
+    if len(keys) < 2 or pc.all(pc.greater(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py():
         return []
-    first = {}
-    for pos in np.flatnonzero(values.duplicated(keep=False).to_numpy() & present):
-        first.setdefault(values.iat[pos], int(pos))
-    return [
-        (
-            int(pos),
-            Issue(
-                "error",
-                "unique-error",
-                f"{f.name} {values.iat[pos]!r} is used by another row with different content",
-                cell=table.cell(f.name, int(pos)),
-                field=f.name,
-                value=table.source_text(f.name, int(pos)),
-                rule="unique",
-                related_cell=_full_cell(table, f.name, first[values.iat[pos]]),
-                **table.where(int(pos)),
-            ),
-        )
-        for pos in np.flatnonzero(dup)
-    ]
+    codes = pc.dictionary_encode(text).indices.to_numpy()
+    repeat = np.zeros(len(codes), dtype=bool)
+    repeat[1:] = codes[1:] <= np.maximum.accumulate(codes)[:-1]
+    rows = np.flatnonzero(repeat & present.to_numpy(zero_copy_only=False))
+    if not len(rows):
+        return []
+    first_rows = np.flatnonzero(~repeat)  # first_rows[code] = the row where that key first appears
+    return [_Finding(rows, "unique-error", "unique", "", first_of_key=first_rows[codes[rows]])]
 
 
-def _full_cell(table: NormalizedTable, field_name: str, position: int) -> str:
-    where = table.where(position)
-    return " › ".join(p for p in (where["file"], where["sheet"], table.cell(field_name, position)) if p)
+def _field_issues(
+    table: NormalizedTable, f: FieldSpec, text: pa.Array, findings: list[_Finding]
+) -> list[tuple[int, Issue]]:
+    """Issues for a field's findings, built in bulk (one Arrow take per column, not a lookup per row)."""
+    issues: list[tuple[int, Issue]] = []
+    suggestions: dict[str, str] = {}
+    for finding in findings:
+        rows = finding.positions
+        keys = text.take(pa.array(rows)).to_pylist()
+        raw_texts = table.source_texts(f.name, rows)
+        cells = table.cells(f.name, rows)
+        places = table.places(rows)
+        related = [""] * len(rows)
+        if finding.first_of_key is not None:
+            related = table.full_cells(f.name, finding.first_of_key)
+        for i, pos in enumerate(rows.tolist()):
+            message, suggestion = finding.message, ""
+            if finding.rule == "enum":
+                key = keys[i]
+                if key not in suggestions:
+                    close = process.extractOne(key, f.constraints["enum"], scorer=fuzz.ratio, score_cutoff=60)
+                    suggestions[key] = close[0] if close else ""
+                suggestion = suggestions[key]
+            elif finding.rule == "unique":
+                message = f"{f.name} {keys[i]!r} is used by another row with different content"
+            file, sheet = places[i]
+            issues.append(
+                (
+                    pos,
+                    Issue(
+                        "error",
+                        finding.kind,
+                        message,
+                        file=file,
+                        sheet=sheet,
+                        cell=cells[i],
+                        field=f.name,
+                        value=raw_texts[i],
+                        rule=finding.rule,
+                        suggestion=suggestion,
+                        related_cell=related[i],
+                    ),
+                )
+            )
+    return issues
 
 
 def personal_data(table: NormalizedTable) -> list[Issue]:

@@ -204,6 +204,24 @@ def test_same_id_different_content_names_both_cells(ws: Workspace) -> None:
     assert result.status == "invalid"
 
 
+@pytest.mark.parametrize(
+    ("ids", "repeated_rows"),
+    [
+        (["T-1", "T-2", "T-3", "T-4"], []),  # keyed in order: no key can repeat
+        (["T-4", "T-2", "T-9", "T-1"], []),  # out of order, all distinct
+        (["T-3", "T-1", "T-3", "T-2", "T-1"], [(4, 2), (6, 3)]),  # (row, row of the first use)
+    ],
+)
+def test_every_reused_entry_id_points_at_its_first_use(
+    ws: Workspace, ids: list[str], repeated_rows: list[tuple[int, int]]
+) -> None:
+    ws.xlsx("a.xlsx", [HEADER, *(entry(i, title=f"ผลงาน {n}") for n, i in enumerate(ids))])
+    errors = [i for i in build(ws.config)[0].errors if i.type == "unique-error"]
+    assert [(e.cell, e.related_cell) for e in errors] == [
+        (f"A{row}", f"a.xlsx › ผลงาน › A{first}") for row, first in repeated_rows
+    ]
+
+
 def test_province_in_name_must_agree_with_province_column(ws: Workspace) -> None:
     ws.xlsx(
         "a.xlsx",
