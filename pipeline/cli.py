@@ -1,7 +1,8 @@
 """Thin command line: parse arguments, call `pipeline.run`, print, map failures to exit codes.
 
 Exit codes: 0 success; 1 the data is invalid (nothing published); 2 usage or
-environment error (missing folder, bad schema); 3 the CKAN portal refused or failed.
+environment error (missing folder, bad schema); 3 the CKAN portal refused or failed;
+70 a bug in the pipeline itself (EX_SOFTWARE), so scripts can tell it from bad data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from pipeline.errors import PipelineError
 from pipeline.progress import Progress
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL, EXIT_BUG = 0, 1, 2, 3, 70
 MAX_PRINTED_ISSUES = 1000
 
 PORTAL_HELP = """
@@ -32,6 +34,7 @@ EPILOG = """exit codes:
   1  invalid data: every problem is listed, nothing was published
   2  usage or environment error (bad option, missing folder, unreadable schema)
   3  the CKAN portal refused or could not be reached
+  70 a bug in the pipeline, not in the data (where it failed is printed)
 """
 
 
@@ -168,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         _fail(str(exc), args.json, exc.exit_code)
         return exc.exit_code
+    except Exception as exc:  # a bug: say where, but not the message, which may quote a cell
+        _fail(_bug_report(exc), args.json, EXIT_BUG)
+        return EXIT_BUG
     invalid = any(r.status == "invalid" for r in results)
     if args.json:
         print(
@@ -217,6 +223,16 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
     else:
         print(f"push: {pending} change(s) made at {portal.url} with {len(portal.writes)} write call(s)")
     return EXIT_OK
+
+
+def _bug_report(exc: BaseException) -> str:
+    """Where the pipeline failed (source lines of its own code), without the exception's
+    text: that text can quote a cell value, and cell values may be personal data."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)[-6:]))
+    return (
+        f"internal error ({type(exc).__name__}); this is a bug in the pipeline, not in your data. "
+        "Please report it with these lines:\n" + frames.rstrip()
+    )
 
 
 def _fail(message: str, as_json: bool, code: int) -> None:

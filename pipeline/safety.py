@@ -1,18 +1,24 @@
 """Checks a workbook must pass before a spreadsheet parser is allowed near it.
 
 An .xlsx is a zip of XML. A hostile or broken one can declare small sizes and expand to
-gigabytes (a zip bomb), carry XML entity definitions that expand exponentially, or hold
-formulas whose results were never computed. These checks read the zip directory and
-stream the members with bounded memory, so a refusal comes within seconds.
+gigabytes (a zip bomb), carry XML entity definitions that expand exponentially, hold
+formulas whose results were never computed, or place two cells so far apart (A1 and
+XFD1048576) that calamine would allocate their whole rectangle (17 billion cells) and the
+process would abort. These checks read the zip directory and stream the members with
+bounded memory, so a refusal comes within seconds.
 """
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.errors import ReadError
 
@@ -22,6 +28,9 @@ MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_TOTAL_BYTES = 3 * 1024**3
 MAX_RATIO = 200  # XML of real sheets compresses 5-30x; bombs compress 1000x and more
 STREAM_BLOCK = 1 << 20
+# calamine holds the rectangle from the first to the last cell, about 32 bytes a cell:
+# 32 Mi cells is 1 GiB (1,048,576 rows x 32 columns); a 1,000,000-row contest sheet is 11 Mi
+MAX_USED_CELLS = 32 << 20
 DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
 CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
@@ -38,6 +47,83 @@ class SheetLayout:
     first_col: int | None = None  # from <dimension ref="C3:F8">: the first used column
     width: int | None = None  # and how many columns it spans
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+
+
+class UsedRange:
+    """Smallest and largest row and column of the cell references (`<c r="B7">`) in a
+    sheet's XML. Blocks are scanned with numpy on a worker thread while the next block is
+    decompressed (both release the GIL), so the scan costs almost no wall time."""
+
+    REF_START = int(np.frombuffer(b' r="', dtype=np.uint32)[0])
+
+    def __init__(self) -> None:
+        self.rows = [1 << 62, -1]
+        self.cols = [1 << 62, -1]
+        self._pending = b""  # the tag cut by a block's end, scanned with the next block
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._failure: BaseException | None = None
+        self._worker = threading.Thread(target=self._drain, daemon=True)
+        self._worker.start()
+
+    def feed(self, block: bytes) -> None:
+        self._queue.put(block)
+
+    def close(self) -> None:
+        """Wait for the blocks fed so far to be scanned."""
+        self._queue.put(None)
+        self._worker.join()
+        if self._failure is not None:
+            raise self._failure
+
+    def _drain(self) -> None:
+        try:
+            while (block := self._queue.get()) is not None:
+                data = self._pending + block
+                cut = data.rfind(b"<")
+                if cut < 0 or cut < len(data) - 4096:  # no tag was cut (a long text is no reference)
+                    cut = len(data)
+                self.scan(data[:cut])
+                self._pending = data[cut:]
+            self.scan(self._pending)
+        except BaseException as exc:  # reported by close(), on the caller's thread
+            self._failure = exc
+
+    def scan(self, xml: bytes) -> None:
+        """Fold the references of complete tags in `xml` into the bounds."""
+        n = len(xml)
+        a = np.frombuffer(xml + b"\0" * 16, dtype=np.uint8)
+        starts = []
+        for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
+            words = (n - 3 - offset) // 4
+            if words > 0:
+                view = a[offset : offset + 4 * words].view(np.uint32)
+                starts.append(np.flatnonzero(view == self.REF_START) * 4 + (offset + 4))
+        at = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+        at = at[(a[at] >= 0x41) & (a[at] <= 0x5A)]  # a letter: a cell reference, not a row number
+        if not len(at):
+            return
+        col = np.zeros(len(at), dtype=np.int64)
+        more = np.ones(len(at), dtype=bool)
+        while more.any():  # letters, then digits: "XFD1048576" -> column 16384, row 1048576
+            ch = a[at].astype(np.int64)
+            more &= (ch >= 0x41) & (ch <= 0x5A)
+            col = np.where(more, col * 26 + ch - 0x40, col)
+            at = at + more
+        row = np.zeros(len(at), dtype=np.int64)
+        more[:] = True
+        while more.any():
+            ch = a[at].astype(np.int64)
+            more &= (ch >= 0x30) & (ch <= 0x39) & (row < 1 << 40)
+            row = np.where(more, row * 10 + ch - 0x30, row)
+            at = at + more
+        self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
+        self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
+
+    @property
+    def cells(self) -> int:
+        if self.rows[1] < 0:
+            return 0
+        return (self.rows[1] - self.rows[0] + 1) * (self.cols[1] - self.cols[0] + 1)
 
 
 def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
@@ -105,6 +191,7 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     head = b""
     carry = b""
     formulas = False
+    used = UsedRange() if is_sheet else None
     try:
         with archive.open(member) as stream:
             while block := stream.read(STREAM_BLOCK):
@@ -122,10 +209,20 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                         for m in MERGE.finditer(carry + block):
                             layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
                     carry = block[-64:]
+                    used.feed(block)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
+    finally:
+        if used is not None:
+            used.close()
     if DOCTYPE.search(head):
         raise ReadError(f"{display_name}: refused: {member.filename} declares a DTD/entities (XML entity expansion)")
+    if used is not None and used.cells > MAX_USED_CELLS:
+        raise ReadError(
+            f"{display_name} › {label}: refused: its cells span {used.rows[1] - used.rows[0] + 1:,} rows x "
+            f"{used.cols[1] - used.cols[0] + 1:,} columns ({used.cells:,} cells, limit {MAX_USED_CELLS:,}); "
+            "delete the stray cells far from the table and save it again"
+        )
     if formulas:
         _check_formulas(archive, member, display_name, label)
     if is_sheet and (m := DIMENSION.search(head)):

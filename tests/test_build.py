@@ -286,6 +286,24 @@ def test_cli_usage_and_environment_errors(tmp_path: Path, capsys) -> None:  # ty
     assert "raw data folder not found" in capsys.readouterr().err
 
 
+def test_a_bug_exits_70_naming_where_without_quoting_data(ws: Workspace, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    ws.xlsx("a.xlsx", [HEADER, entry("B1")])
+    assert main(ws.cli_args()) == 0
+    before = ws.snapshot()
+
+    phone = "081-234-5678"
+
+    def broken_check(table: object) -> list[object]:
+        raise ValueError(f"unexpected cell {phone}")
+
+    monkeypatch.setattr("pipeline.validate.validate", broken_check)
+    assert main([*ws.cli_args(), "--force"]) == 70
+    err = capsys.readouterr().err
+    assert "internal error (ValueError)" in err and "broken_check" in err
+    assert "081-234-5678" not in err
+    assert ws.snapshot() == before
+
+
 def test_validate_publishes_nothing(ws: Workspace) -> None:
     ws.xlsx("a.xlsx", [HEADER, entry("V1")])
     assert main(ws.cli_args("validate")) == 0

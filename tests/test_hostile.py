@@ -381,3 +381,25 @@ def test_cell_addresses_stay_exact_without_or_with_a_wrong_dimension_tag(ws: Wor
     path.write_bytes(patched.getvalue())
     errors = build(ws.config)[0].errors
     assert ("G4", "province") in {(e.cell, e.field) for e in errors}
+
+
+@pytest.mark.parametrize("dimension", ['<dimension ref="A1:XFD1048576"/>', '<dimension ref="A1:H2"/>'])
+def test_stray_cell_far_from_the_table_is_refused_not_allocated(ws_published: Workspace, dimension: str) -> None:
+    """A1 and XFD1048576 in a 6 KB workbook would make calamine allocate 17 billion cells and
+    abort the process; the refusal names the sheet, whatever the <dimension> tag claims."""
+    import re
+
+    path = write_xlsx(ws_published.dataset_dir / "stray.xlsx", {"ผลงาน": [HEADER, entry("S1")]})
+    patched = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb"<dimension[^>]*/>", dimension.encode(), data)
+                stray = b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+                data = data.replace(b"</sheetData>", stray + b"</sheetData>")
+            dst.writestr(item, data)
+    path.write_bytes(patched.getvalue())
+    assert path.stat().st_size < 20_000
+    err = fails_cleanly(ws_published, "stray.xlsx › ผลงาน", "1,048,576 rows x 16,384 columns")
+    assert "refused" in err
