@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -120,16 +121,20 @@ def write_xlsx(table: pa.Table, spec: DatasetSpec, path: Path) -> None:
 
 
 def write_json(table: pa.Table, path: Path, batch_rows: int = 50_000) -> None:
-    """Records, one object per row, nulls for empty cells, Thai as UTF-8 (not \\u escapes);
-    written batch by batch so a million rows never sit in memory as one string."""
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write("[")
+    """Records, one object per line, nulls for empty cells, Thai as UTF-8 (not \\u escapes);
+    written batch by batch so a million rows never sit in memory as one string. orjson
+    encodes each cell at C speed (pandas' to_json took twice as long)."""
+    keys = [orjson.dumps(name) + b":" for name in table.column_names]
+    with path.open("wb") as fh:
+        fh.write(b"[")
         for i, batch in enumerate(table.to_batches(max_chunksize=batch_rows)):
-            text = batch.to_pandas().to_json(orient="records", force_ascii=False, indent=1)
-            body = text.strip()[1:-1].strip("\n")
-            if body:
-                fh.write(("," if i else "") + "\n" + body)
-        fh.write("\n]\n")
+            cells = [
+                [key + orjson.dumps(v) for v in column.to_pylist()]
+                for key, column in zip(keys, batch.columns, strict=True)
+            ]
+            records = b",\n".join(b"{" + b",".join(row) + b"}" for row in zip(*cells, strict=True))
+            fh.write((b",\n" if i else b"\n") + records)
+        fh.write(b"\n]\n")
 
 
 def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, Any]:
