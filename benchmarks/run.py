@@ -5,14 +5,15 @@ Each measurement runs in its own process (wall time and that process's peak RSS)
   (b) full build of the same workbook: read -> map -> normalize -> validate -> publish
   (c) `frictionless validate` of the rows to validate, against the project's Table Schema
   (d) the project's own validation of the same CSV
+  (e) `make` again with nothing changed (skipped by content hash)
 (c) and (d) are compared on their work: from opening the CSV to having every error, each
 timed inside its own process once its libraries are loaded; the whole-process times
-(interpreter and imports included, about 0.5 s for ours and 1.5 s for Frictionless) are
-printed too.
-  (e) `make` again with nothing changed (skipped by content hash)
-(c) and (d) run on a clean and on an erroneous variant (3 % of rows with a defect), and
-their error lists (row, field, type) must be identical. Workbooks are generated once per
-(rows, variant, seed) and cached under benchmarks/data/.
+(interpreter and imports included, about 0.5 s for ours and 1 s for Frictionless) are
+printed too. Both run on a clean and on an erroneous variant (3 % of rows with a defect),
+and their error lists (row, field, type) must be identical.
+Each measurement runs --repeat times (default 3), interleaved with its counterpart, and the
+median is reported. Workbooks are generated once per (rows, variant, seed, generator
+version) and cached under benchmarks/data/.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.generate import VERSION as GENERATOR_VERSION
 
@@ -49,6 +52,20 @@ def timed(cmd: list[str], **kw: object) -> dict[str, float]:
         "stdout_tail": out[-300:],
         "stderr_tail": err[-300:],
     }
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time (the machine is shared: one run can be off by 30 %),
+    with every run's seconds and the highest peak memory beside it."""
+    chosen = dict(sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2])
+    chosen["runs_seconds"] = [r["seconds"] for r in runs]
+    chosen["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+    return chosen
+
+
+def work_seconds(runs: list[dict[str, Any]], key: str = "work_seconds") -> float:
+    """Median of a time the measured process printed about itself (last stdout line, JSON)."""
+    return statistics.median(json.loads(r["stdout_tail"].strip().splitlines()[-1])[key] for r in runs)
 
 
 def workbook(data: Path, rows: int, errors: float, seed: int) -> Path:
@@ -78,7 +95,7 @@ def workbook(data: Path, rows: int, errors: float, seed: int) -> Path:
     return path
 
 
-def parity(data: Path, raw_dir: Path, label: str) -> dict[str, object]:
+def parity(data: Path, raw_dir: Path, label: str, repeat: int) -> dict[str, object]:
     """(c) vs (d) on the rows the build validates: speed and identical error lists."""
     candidate = data / f"{raw_dir.name}.candidate.csv"
     if not candidate.exists():
@@ -86,21 +103,23 @@ def parity(data: Path, raw_dir: Path, label: str) -> dict[str, object]:
             [PY, "-m", "benchmarks.measure", "candidate", str(raw_dir), str(candidate)], cwd=REPO, check=True
         )
     fl_out, own_out = data / f"{label}.frictionless.json", data / f"{label}.own.json"
-    c = timed([PY, "-m", "benchmarks.measure", "frictionless", str(candidate), str(fl_out)])
-    d = timed([PY, "-m", "benchmarks.measure", "own", str(candidate), str(own_out)])
+    c_runs, d_runs = [], []
+    for _ in range(repeat):  # interleaved, so a change in the machine's load hits both
+        c_runs.append(timed([PY, "-m", "benchmarks.measure", "frictionless", str(candidate), str(fl_out)]))
+        d_runs.append(timed([PY, "-m", "benchmarks.measure", "own", str(candidate), str(own_out)]))
+    c, d = median_run(c_runs), median_run(d_runs)
     fl = {tuple(e) for e in json.loads(fl_out.read_text(encoding="utf-8"))}
     own = {tuple(e) for e in json.loads(own_out.read_text(encoding="utf-8"))}
-    c_out = json.loads(c["stdout_tail"].strip().splitlines()[-1])
-    d_out = json.loads(d["stdout_tail"].strip().splitlines()[-1])
+    c_work, d_work, d_checks = work_seconds(c_runs), work_seconds(d_runs), work_seconds(d_runs, "validate_seconds")
     return {
         "frictionless": c,
         "own": d,
-        "frictionless_work_seconds": c_out["work_seconds"],
-        "own_work_seconds": d_out["work_seconds"],
-        "own_validate_in_memory_seconds": d_out["validate_seconds"],
-        "ratio_work": round(c_out["work_seconds"] / max(d_out["work_seconds"], 1e-3), 1),
+        "frictionless_work_seconds": c_work,
+        "own_work_seconds": d_work,
+        "own_validate_in_memory_seconds": d_checks,
+        "ratio_work": round(c_work / max(d_work, 1e-3), 1),
         "ratio_process": round(c["seconds"] / d["seconds"], 1),
-        "ratio_in_memory": round(c_out["work_seconds"] / max(d_out["validate_seconds"], 1e-3), 1),
+        "ratio_in_memory": round(c_work / max(d_checks, 1e-3), 1),
         "errors_frictionless": len(fl),
         "errors_own": len(own),
         "same_errors": fl == own,
@@ -116,6 +135,7 @@ def main() -> int:
     parser.add_argument("--errors", type=float, default=0.03, help="defect share of the erroneous variant")
     parser.add_argument("--data", type=Path, default=REPO / "benchmarks" / "data")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is reported")
     args = parser.parse_args()
     data = args.data.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -126,7 +146,7 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     published, reports = work / "published", work / "reports"
 
-    a = timed([PY, "-m", "benchmarks.measure", "read-calamine", str(clean)])
+    read_cmd = [PY, "-m", "benchmarks.measure", "read-calamine", str(clean)]
     build_cmd = [
         PY,
         "-m",
@@ -140,8 +160,12 @@ def main() -> int:
         str(reports),
         "--force",
     ]
-    b = timed(build_cmd)
-    if b["exit_code"] != 0:
+    a_runs, b_runs = [], []
+    for _ in range(args.repeat):  # interleaved, so a change in the machine's load hits both
+        a_runs.append(timed(read_cmd))
+        b_runs.append(timed(build_cmd))
+    a, b = median_run(a_runs), median_run(b_runs)
+    if any(r["exit_code"] != 0 for r in b_runs):
         print(f"build failed: {b['stderr_tail']}", file=sys.stderr)
         return 1
     make = [
@@ -154,7 +178,7 @@ def main() -> int:
         f"REPORTS_DIR={reports}",
     ]
     timed(make)  # settles the virtualenv stamp; the build itself is already up to date
-    noop = timed(make)
+    noop = median_run([timed(make) for _ in range(args.repeat)])
     results = {
         "rows": args.rows,
         "machine": {"cpus": os.cpu_count()},
@@ -164,12 +188,12 @@ def main() -> int:
         "build_rows_per_second": round(args.rows / b["seconds"]),
         "read_rows_per_second": round(args.rows / a["seconds"]),
         "noop_make": noop,
-        "validation_clean": parity(data, raw_dir, f"clean-{args.rows}"),
-        "validation_errors": parity(data, erroneous.parents[1], f"errors-{args.rows}"),
+        "validation_clean": parity(data, raw_dir, f"clean-{args.rows}", args.repeat),
+        "validation_errors": parity(data, erroneous.parents[1], f"errors-{args.rows}", args.repeat),
     }
     shutil.rmtree(work, ignore_errors=True)
     v, e = results["validation_clean"], results["validation_errors"]
-    print(f"rows: {args.rows:,}")
+    print(f"rows: {args.rows:,}   (each figure: median of {args.repeat} runs, measurements interleaved)")
     print(
         f"(a) calamine read   {a['seconds']:8.2f} s  {results['read_rows_per_second']:>9,} rows/s  peak {a['peak_rss_mb']:,} MB"
     )

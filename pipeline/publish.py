@@ -63,7 +63,9 @@ XLSX_MAX_ROWS = 50_000
 JSON_MAX_ROWS = 200_000  # a JSON download of a million records (~0.5 GB) serves no one; the CSV does
 XLSX_MEDIATYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FIXED_TIMESTAMP = dt.datetime(2000, 1, 1)
-# the table's convenience copies: format, title label, resource properties
+# the table's convenience copies: format, title label, resource properties. The XLSX
+# carries the Table Schema too, its Thai-title row declared a comment row (Table Dialect),
+# so `frictionless validate datapackage.json` checks the copy's values like the CSV's.
 COPIES = (
     (
         "xlsx",
@@ -71,6 +73,7 @@ COPIES = (
         {
             "mediatype": XLSX_MEDIATYPE,
             "description": "สำเนาของตารางสำหรับเปิดด้วย Excel: แถวแรกเป็นชื่อฟิลด์ แถวที่สองเป็นชื่อภาษาไทย",
+            "dialect": {"commentRows": [2]},
         },
     ),
     (
@@ -162,6 +165,7 @@ def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, A
                     "title": f"{title} ({label})",
                     "format": fmt,
                     **extra,
+                    **({"schema": spec.table_schema} if "dialect" in extra else {}),
                 }
             )
     for resource in resources:

@@ -82,6 +82,9 @@ def test_published_package_passes_frictionless(sample_raw: Path, tmp_path: Path)
     descriptor = tmp_path / "pub" / DATASET / "datapackage.json"
     report = frictionless_validate(str(descriptor))
     assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    # the Excel copy is checked against the Table Schema too: ten typed rows, not inferred text
+    xlsx_task = next(t for t in report.tasks if t.name == "entries-xlsx")
+    assert xlsx_task.stats["rows"] == 10 and xlsx_task.stats["fields"] == 9
     package = json.loads(descriptor.read_text(encoding="utf-8"))
     assert package["title"] and all(
         f["title"] and f["description"] for f in package["resources"][0]["schema"]["fields"]
