@@ -350,6 +350,27 @@ def test_analyst_downloads_xlsx_and_json_beside_the_csv(ws: Workspace) -> None:
     assert sheet.column_dimensions["G"].width > 10
 
 
+@pytest.mark.parametrize("batch_rows", [1, 2, 50_000])
+def test_json_copy_round_trips_any_text(tmp_path: Path, batch_rows: int) -> None:
+    """Quotes, backslashes, control characters, Thai and nulls come back exactly, whatever
+    the batch size (the writer escapes whole columns, falling back per value)."""
+    import pyarrow as pa
+
+    from pipeline.publish import write_json
+
+    records = [  # "id": quotes and backslashes (escaped per column); "note": control characters
+        {"id": 'a "quoted" \\ path\\', "year": 2564, "day": dt.date(2021, 3, 15), "note": "ไทย\tแท็บ"},
+        {"id": "ชื่อ / \u2028 é", "year": None, "day": None, "note": None},
+        {"id": "", "year": -1, "day": dt.date(1999, 12, 31), "note": "บรรทัด\nใหม่ \u0001"},
+    ]
+    path = tmp_path / "out.json"
+    write_json(pa.Table.from_pylist(records), path, batch_rows=batch_rows)
+    back = json.loads(path.read_text(encoding="utf-8"))
+    expected = [{**r, "day": r["day"].isoformat() if r["day"] else None} for r in records]
+    assert back == expected
+    assert "ไทย" in path.read_text(encoding="utf-8"), "Thai stays UTF-8, not \\u escapes"
+
+
 def test_progress_is_plain_lines_without_a_terminal_and_a_bar_on_one(ws: Workspace) -> None:
     import io
     import subprocess

@@ -403,3 +403,15 @@ def test_stray_cell_far_from_the_table_is_refused_not_allocated(ws_published: Wo
     assert path.stat().st_size < 20_000
     err = fails_cleanly(ws_published, "stray.xlsx › ผลงาน", "1,048,576 rows x 16,384 columns")
     assert "refused" in err
+
+
+def test_used_range_is_exact_wherever_the_stream_splits_a_reference() -> None:
+    from pipeline.safety import UsedRange
+
+    xml = b'<sheetData><row r="2"><c r="C2" t="s"><v>1</v></c><c r="XFD1048576"><v>2</v></c></row></sheetData>'
+    for cut in range(1, len(xml)):
+        used = UsedRange()
+        used.feed(xml[:cut])
+        used.feed(xml[cut:])
+        used.close()
+        assert (used.rows, used.cols) == ([2, 1_048_576], [3, 16_384]), cut
