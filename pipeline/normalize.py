@@ -10,7 +10,6 @@ cleaned text, so validation reports it against the schema with its cell.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -18,8 +17,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from pipeline.columns import arrow_text, map_distinct, spread
 from pipeline.dataset import DatasetSpec, Reference
 from pipeline.headers import MappedSheet
 from pipeline.issues import Issue, column_letter
@@ -98,16 +97,6 @@ class NormalizedTable:
                     still.append(i)
             missing = np.array(still, dtype=int)
         return texts
-
-
-def arrow_text(values: pd.Series) -> pa.Array:
-    """The column as one Arrow string array, empty string for missing (zero-copy for Arrow-backed str)."""
-    array = pa.array(values, from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
-        array = pc.cast(array, pa.large_string())
-    return pc.fill_null(array, "") if array.null_count else array
 
 
 class ThaiRules:
@@ -243,18 +232,6 @@ def _expand_year(text: str) -> int:
     return 2500 + int(text) if len(text) == 2 else int(text)
 
 
-def map_distinct(values: pd.Series, rule: Callable[[str], object]) -> np.ndarray:
-    """Apply `rule` once per distinct value and spread the results back (object array)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
-    results = np.empty(len(uniques), dtype=object)
-    results[:] = [rule(u) for u in uniques]
-    return results[codes]
-
-
-def _as_str(values: np.ndarray, index: pd.Index) -> pd.Series:
-    return pd.Series(values, index=index, dtype="str").fillna("")
-
-
 def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedTable, list[Issue]]:
     """Normalize the rows of every mapped sheet into one table, plus cross-field issues."""
     mapped_fields = [f.name for f in spec.fields if not f.derived_from]
@@ -271,7 +248,7 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     )
     row_numbers = np.concatenate([s.row_numbers for s in sheets]) if sheets else np.array([], int)
     cleaned = pd.DataFrame({name: clean_series(raw[name]) for name in mapped_fields}, index=raw.index)
-    index, n_rows = raw.index, len(raw)
+    index = raw.index
     del raw, parts  # from here on only the cleaned text is needed
 
     rules = ThaiRules(spec.reference)
@@ -298,11 +275,11 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
         elif kind == "local_government_type":
             out[f.name] = _keep_unread(text, map_distinct(text, rules.government_type))
         elif kind == "local_government_name":
-            triples = map_distinct(text, rules.government_name)
-            out[f.name] = _as_str(np.array([t[0] for t in triples], dtype=object), text.index)
+            codes, triples = map_distinct(text, rules.government_name)
+            out[f.name] = spread(codes, [t[0] for t in triples], text.index).fillna("")
             for what, target in f.fills.items():
                 position = {"type": 1, "province": 2}[what]
-                filled[target] = _as_str(np.array([t[position] for t in triples], dtype=object), text.index)
+                filled[target] = spread(codes, [t[position] for t in triples], text.index).fillna("")
         else:
             raise ValueError(f"{spec.name}: unknown normalizer {kind!r} for field {f.name}")
 
@@ -310,7 +287,7 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     issues: list[Issue] = []
     for target, derived in filled.items():
         source = next(f.name for f in spec.fields if target in f.fills.values())
-        given = out.get(target, _as_str(np.full(n_rows, "", dtype=object), index))
+        given = out.get(target, pd.Series("", index=index, dtype="str"))
         conflict = (given != "") & (derived != "") & (given != derived)
         for pos in np.flatnonzero(conflict.to_numpy()):
             issues.append(
@@ -340,14 +317,14 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     for f in spec.fields:
         if f.normalize == "province_code":
             province = out[f.derived_from]
-            out[f.name] = _as_str(province.map(rules.province_code).to_numpy(dtype=object), province.index)
+            out[f.name] = spread(*map_distinct(province, rules.province_code.get), province.index).fillna("")
     table.values = pd.DataFrame({name: out[name] for name in spec.field_names}, index=index)
     return table, issues
 
 
-def _keep_unread(text: pd.Series, converted: np.ndarray) -> pd.Series:
+def _keep_unread(text: pd.Series, distinct: tuple[np.ndarray, list[str | None]]) -> pd.Series:
     """Converted value where a rule could read it, else the cleaned text (for validation to flag)."""
-    result = pd.Series(converted, index=text.index, dtype="str")
+    result = spread(*distinct, text.index)
     return result.where(result.notna(), text).fillna("")
 
 

@@ -13,6 +13,8 @@ import re
 
 import pandas as pd
 
+from pipeline.columns import spread
+
 ZERO_WIDTH = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
 WHITESPACE = "[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+"
 # sara am (U+0E33) typed as nikhahit (U+0E4D) + sara aa (U+0E32), a tone mark may sit between
@@ -39,8 +41,8 @@ def clean_series(values: pd.Series) -> pd.Series:
     values = values.fillna("").astype("str")
     codes, uniques = pd.factorize(values)
     if len(uniques) * 2 < len(values):
-        cleaned = _clean_all(pd.Series(uniques, dtype="str")).to_numpy()
-        return pd.Series(cleaned[codes], index=values.index, dtype="str")
+        cleaned = _clean_all(pd.Series(uniques, dtype="str")).tolist()
+        return spread(codes, cleaned, values.index)
     return _clean_all(values)
 
 

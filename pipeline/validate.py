@@ -18,9 +18,10 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from pipeline import pdpa
+from pipeline.columns import arrow_text
 from pipeline.dataset import FieldSpec
 from pipeline.issues import Issue
-from pipeline.normalize import NormalizedTable, arrow_text
+from pipeline.normalize import NormalizedTable
 
 TYPE_PATTERNS = {
     "integer": r"-?[0-9]+",

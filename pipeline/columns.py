@@ -1,0 +1,40 @@
+"""Text columns between pandas and Arrow without a Python object per cell.
+
+Normalization works per distinct value (a million rows hold a few thousand distinct
+provinces, dates or names); these helpers spread the per-distinct results back onto every
+row with one Arrow `take`, and hand validation the Arrow array behind a pandas column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+T = TypeVar("T")
+
+
+def map_distinct(values: pd.Series, rule: Callable[[str], T]) -> tuple[np.ndarray, list[T]]:
+    """`rule` applied once per distinct value: (code of each row, result of each code)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes, [rule(u) for u in uniques]
+
+
+def spread(codes: np.ndarray, results: Sequence[str | None], index: pd.Index) -> pd.Series:
+    """A str column holding results[codes[i]] in row i (None -> missing), via one Arrow take."""
+    column = pa.array(results, type=pa.large_string()).take(pa.array(codes, type=pa.int64()))
+    return pd.Series(pd.array(column, dtype="str"), index=index)
+
+
+def arrow_text(values: pd.Series) -> pa.Array:
+    """The column as one Arrow string array, empty string for missing (zero-copy for Arrow-backed str)."""
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = pc.cast(array, pa.large_string())
+    return pc.fill_null(array, "") if array.null_count else array
