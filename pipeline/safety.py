@@ -49,16 +49,20 @@ class SheetLayout:
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
 
 
-class UsedRange:
-    """Smallest and largest row and column of the cell references (`<c r="B7">`) in a
-    sheet's XML. Blocks are scanned with numpy on a worker thread while the next block is
-    decompressed (both release the GIL), so the scan costs almost no wall time."""
+class SheetScan:
+    """What a sheet's XML holds, found with numpy: the smallest and largest row and column
+    of its cell references (`<c r="B7">`), and whether any formula element (`<f>`) is there.
+    Blocks are scanned on a worker thread while the next block is decompressed (both
+    release the GIL), so the scan costs almost no wall time. (A plain `b"<f" in block`
+    took longer than decompressing: every tag starts with "<".)"""
 
     REF_START = int(np.frombuffer(b' r="', dtype=np.uint32)[0])
+    FORMULA_START = (int(np.frombuffer(b"<f", dtype=np.uint16)[0]), int(np.frombuffer(b":f", dtype=np.uint16)[0]))
 
     def __init__(self) -> None:
         self.rows = [1 << 62, -1]
         self.cols = [1 << 62, -1]
+        self.formulas = False
         self._pending = b""  # the tag cut by a block's end, scanned with the next block
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self._failure: BaseException | None = None
@@ -92,6 +96,8 @@ class UsedRange:
         """Fold the references of complete tags in `xml` into the bounds."""
         n = len(xml)
         a = np.frombuffer(xml + b"\0" * 16, dtype=np.uint8)
+        if not self.formulas:
+            self.formulas = self._has_formula(a, n)
         starts = []
         for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
             words = (n - 3 - offset) // 4
@@ -118,6 +124,15 @@ class UsedRange:
             at = at + more
         self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
         self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
+
+    def _has_formula(self, a: np.ndarray, n: int) -> bool:
+        """`<f` or `<x:f` followed by ">", " " or "/": a formula element (checked exactly later)."""
+        for offset in (0, 1):
+            words = a[offset : offset + 2 * ((n - offset) // 2)].view(np.uint16)
+            after = np.flatnonzero((words == self.FORMULA_START[0]) | (words == self.FORMULA_START[1])) * 2 + offset + 2
+            if len(after) and np.isin(a[after], (0x3E, 0x20, 0x2F)).any():
+                return True
+        return False
 
     @property
     def cells(self) -> int:
@@ -190,8 +205,7 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     actual = 0
     head = b""
     carry = b""
-    formulas = False
-    used = UsedRange() if is_sheet else None
+    scan = SheetScan() if is_sheet else None
     try:
         with archive.open(member) as stream:
             while block := stream.read(STREAM_BLOCK):
@@ -201,29 +215,26 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                     raise ReadError(f"{display_name}: refused: {member.filename} expands beyond its declared size")
                 if len(head) < 4096:
                     head += block[: 4096 - len(head)]
-                if is_sheet:
-                    window = carry + block[:64]
-                    if not formulas:  # plain substring search (GB/s); a regex over all of it is slow
-                        formulas = b"<f" in block or b":f>" in block or b"<f" in window
-                    if b"mergeCell " in block or b"mergeCell " in window:
+                if scan is not None:
+                    if b"mergeCell " in block or b"mergeCell " in carry + block[:64]:
                         for m in MERGE.finditer(carry + block):
                             layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
                     carry = block[-64:]
-                    used.feed(block)
+                    scan.feed(block)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     finally:
-        if used is not None:
-            used.close()
+        if scan is not None:
+            scan.close()
     if DOCTYPE.search(head):
         raise ReadError(f"{display_name}: refused: {member.filename} declares a DTD/entities (XML entity expansion)")
-    if used is not None and used.cells > MAX_USED_CELLS:
+    if scan is not None and scan.cells > MAX_USED_CELLS:
         raise ReadError(
-            f"{display_name} › {label}: refused: its cells span {used.rows[1] - used.rows[0] + 1:,} rows x "
-            f"{used.cols[1] - used.cols[0] + 1:,} columns ({used.cells:,} cells, limit {MAX_USED_CELLS:,}); "
+            f"{display_name} › {label}: refused: its cells span {scan.rows[1] - scan.rows[0] + 1:,} rows x "
+            f"{scan.cols[1] - scan.cols[0] + 1:,} columns ({scan.cells:,} cells, limit {MAX_USED_CELLS:,}); "
             "delete the stray cells far from the table and save it again"
         )
-    if formulas:
+    if scan is not None and scan.formulas:
         _check_formulas(archive, member, display_name, label)
     if is_sheet and (m := DIMENSION.search(head)):
         layout.first_col = _cell(m.group(1))[1]

@@ -405,13 +405,18 @@ def test_stray_cell_far_from_the_table_is_refused_not_allocated(ws_published: Wo
     assert "refused" in err
 
 
-def test_used_range_is_exact_wherever_the_stream_splits_a_reference() -> None:
-    from pipeline.safety import UsedRange
+@pytest.mark.parametrize("formula", [b"", b"<f>1+1</f>", b'<x:f t="shared" si="0"/>'])
+def test_sheet_scan_is_exact_wherever_the_stream_splits_the_xml(formula: bytes) -> None:
+    from pipeline.safety import SheetScan
 
-    xml = b'<sheetData><row r="2"><c r="C2" t="s"><v>1</v></c><c r="XFD1048576"><v>2</v></c></row></sheetData>'
+    xml = (
+        b'<sheetData><row r="2"><c r="C2" t="s"><v>1</v></c><c r="XFD1048576">'
+        + formula
+        + b'<v>2</v></c></row><row r="3"><c r="D3" t="inlineStr"><is><t>&lt;f a:f</t></is></c></row></sheetData>'
+    )
     for cut in range(1, len(xml)):
-        used = UsedRange()
-        used.feed(xml[:cut])
-        used.feed(xml[cut:])
-        used.close()
-        assert (used.rows, used.cols) == ([2, 1_048_576], [3, 16_384]), cut
+        scan = SheetScan()
+        scan.feed(xml[:cut])
+        scan.feed(xml[cut:])
+        scan.close()
+        assert (scan.rows, scan.cols, scan.formulas) == ([2, 1_048_576], [3, 16_384], bool(formula)), cut
