@@ -48,8 +48,8 @@ class NormalizedTable:
 
     def cells(self, field_name: str, positions: np.ndarray) -> list[str]:
         """`cell` for many rows at once: "E4", or "row 4" where the sheet has no such column."""
-        letters = [self._letter(index, field_name) for index in range(len(self.sheets))]
         sheet_of = self.sheet_index[positions].tolist()
+        letters = {index: self._letter(index, field_name) for index in set(sheet_of)}
         rows = self.row_numbers[positions].tolist()
         return [f"{letters[s]}{r}" if letters[s] else f"row {r}" for s, r in zip(sheet_of, rows, strict=True)]
 
@@ -67,8 +67,7 @@ class NormalizedTable:
 
     def places(self, positions: np.ndarray) -> list[tuple[str, str]]:
         """(file, sheet) of many rows at once."""
-        names = [(s.file, s.sheet) for s in self.sheets]
-        return [names[s] for s in self.sheet_index[positions].tolist()]
+        return [(self.sheets[s].file, self.sheets[s].sheet) for s in self.sheet_index[positions].tolist()]
 
     def full_cells(self, field_name: str, positions: np.ndarray) -> list[str]:
         """`file › sheet › E4` of many rows, for pointing at the other cell of a pair."""

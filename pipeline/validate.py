@@ -100,12 +100,6 @@ class _Finding:
     first_of_key: np.ndarray | None = None  # unique: the earlier row holding the same key
 
 
-def _rows(mask: pa.Array | np.ndarray) -> np.ndarray:
-    if isinstance(mask, np.ndarray):
-        return np.flatnonzero(mask)
-    return pc.indices_nonzero(mask).to_numpy()
-
-
 def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array, list[_Finding]]:
     """Which rows break which rule of field `f`: Arrow kernels over the whole column."""
     text = arrow_text(table.values[f.name])
@@ -114,7 +108,7 @@ def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array, lis
     findings: list[_Finding] = []
 
     def flag(mask: pa.Array, kind: str, rule: str, message: str) -> None:
-        rows = _rows(mask)
+        rows = pc.indices_nonzero(mask).to_numpy()
         if len(rows):
             findings.append(_Finding(rows, kind, rule, message))
 
