@@ -15,9 +15,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # the baseline read must not load the pipeline
+    from pipeline.dataset import DatasetSpec
+    from pipeline.normalize import NormalizedTable
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "schemas"
@@ -86,33 +91,40 @@ def frictionless_errors(path: str, out: str) -> None:
     print(json.dumps({"errors": len(found), "work_seconds": round(work, 3)}))
 
 
-def read_text_csv(path: str, names: list[str]) -> pd.DataFrame:
+def read_text_csv(path: str, names: list[str], block_size: int | None = None) -> pd.DataFrame:
     """Every column as text, empty cells as "" (what the validator expects), straight from Arrow."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     options = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False)
     # about 16 blocks, 1-8 MB each: enough to keep both cores busy, few chunks to stitch
-    blocks = pacsv.ReadOptions(block_size=min(max(Path(path).stat().st_size // 16, 1 << 20), 8 << 20))
-    table = pacsv.read_csv(pa.memory_map(path), read_options=blocks, convert_options=options)
+    size = block_size or min(max(Path(path).stat().st_size // 16, 1 << 20), 8 << 20)
+    table = pacsv.read_csv(
+        pa.memory_map(path), read_options=pacsv.ReadOptions(block_size=size), convert_options=options
+    )
     return table.to_pandas()
+
+
+def table_from_csv(path: str, spec: DatasetSpec, block_size: int | None = None) -> NormalizedTable:
+    """The CSV's rows as the validator receives them from normalization (one sheet, header = row 1)."""
+    from pipeline.headers import MappedSheet
+    from pipeline.normalize import NormalizedTable
+
+    frame = read_text_csv(path, spec.field_names, block_size)
+    rows = np.arange(2, len(frame) + 2)
+    sheet = MappedSheet(path, "", 1, frame, rows, {name: i for i, name in enumerate(frame.columns)})
+    return NormalizedTable(frame, frame, np.zeros(len(frame), dtype=int), rows, [sheet], spec)
 
 
 def own_errors(path: str, out: str) -> None:
     from pipeline.dataset import load_dataset
-    from pipeline.headers import MappedSheet
-    from pipeline.normalize import NormalizedTable
     from pipeline.validate import validate
 
     start = time.perf_counter()
     spec = load_dataset(SCHEMAS, DATASET)
     read_start = time.perf_counter()
-    frame = read_text_csv(path, spec.field_names)
+    table = table_from_csv(path, spec)
     read = time.perf_counter() - read_start
-    rows = np.arange(2, len(frame) + 2)
-    columns = {name: i for i, name in enumerate(frame.columns)}
-    sheet = MappedSheet(path, "", 1, frame, rows, columns)
-    table = NormalizedTable(frame, frame, np.zeros(len(frame), dtype=int), rows, [sheet], spec)
     checks_start = time.perf_counter()
     issues = validate(table)
     checks = time.perf_counter() - checks_start

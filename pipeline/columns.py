@@ -30,11 +30,10 @@ def spread(codes: np.ndarray, results: Sequence[str | None], index: pd.Index) ->
     return pd.Series(pd.array(column, dtype="str"), index=index)
 
 
-def arrow_text(values: pd.Series) -> pa.Array:
-    """The column as one Arrow string array, empty string for missing (zero-copy for Arrow-backed str)."""
+def arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The column as Arrow strings, empty string for missing. Zero-copy for Arrow-backed str:
+    chunks are kept as they are (kernels and `take` accept them; combining copies every string)."""
     array = pa.array(values, from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
         array = pc.cast(array, pa.large_string())
     return pc.fill_null(array, "") if array.null_count else array

@@ -77,16 +77,21 @@ def validate(table: NormalizedTable) -> list[Issue]:
     the GIL, so a 2-core machine checks two columns at once."""
     fields = table.spec.fields
     workers = max(1, min(len(fields), os.cpu_count() or 1))
-    found: list[tuple[int, int, Issue]] = []
+    issues: list[Issue] = []
+    positions: list[np.ndarray] = []
+    field_numbers: list[np.ndarray] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # issues of one field are built while the threads still check the next ones
-        for field_no, (f, (text, findings)) in enumerate(
-            zip(fields, pool.map(lambda f: _field_findings(table, f), fields), strict=True)
-        ):
-            for pos, issue in _field_issues(table, f, text, findings):
-                found.append((pos, field_no, issue))
-    found.sort(key=lambda t: (t[0], t[1]))
-    return [issue for _, _, issue in found]
+        checked = pool.map(lambda f: _field_findings(table, f), fields)
+        for field_no, (f, (text, findings)) in enumerate(zip(fields, checked, strict=True)):
+            for finding in findings:
+                issues.extend(_finding_issues(table, f, text, finding))
+                positions.append(finding.positions)
+                field_numbers.append(np.full(len(finding.positions), field_no))
+    if not issues:
+        return []
+    order = np.lexsort((np.concatenate(field_numbers), np.concatenate(positions)))  # row, then field
+    return [issues[i] for i in order.tolist()]
 
 
 @dataclass
@@ -160,69 +165,88 @@ def _range_findings(text: pa.Array, typed_ok: pa.Array, c: dict) -> list[_Findin
     return findings
 
 
-def _unique_findings(text: pa.Array, present: pa.Array) -> list[_Finding]:
+def _unique_findings(text: pa.Array | pa.ChunkedArray, present: pa.Array | pa.ChunkedArray) -> list[_Finding]:
     """Same key, different content. Keys keyed in ascending order (the usual case) cannot
-    repeat, which one comparison pass proves; otherwise the keys are hashed. Dictionary codes
-    are numbered in order of first appearance, so a row repeats an earlier key exactly when
-    its code is not a new maximum."""
-    keys = text if pc.all(present).as_py() else text.filter(present)
-    if len(keys) < 2 or pc.all(pc.greater(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py():
+    repeat, which one comparison pass proves. Otherwise equal keys are found next to each
+    other in a stable sort (nearly ascending keys sort 3x faster than they hash), or by
+    hashing when the keys are mostly out of order."""
+    rows = pc.indices_nonzero(present).to_numpy()
+    keys = text if len(rows) == len(text) else text.filter(present)
+    if len(keys) < 2:
         return []
-    codes = pc.dictionary_encode(text).indices.to_numpy()
-    repeat = np.zeros(len(codes), dtype=bool)
-    repeat[1:] = codes[1:] <= np.maximum.accumulate(codes)[:-1]
-    rows = np.flatnonzero(repeat & present.to_numpy(zero_copy_only=False))
-    if not len(rows):
+    descents = pc.sum(pc.less_equal(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py() or 0
+    if descents == 0:
         return []
-    first_rows = np.flatnonzero(~repeat)  # first_rows[code] = the row where that key first appears
-    return [_Finding(rows, "unique-error", "unique", "", first_of_key=first_rows[codes[rows]])]
+    if descents <= len(keys) // 16:
+        order = pc.sort_indices(keys).to_numpy()  # stable: the first row of a key comes first
+        ordered = keys.take(pa.array(order))
+        same = np.zeros(len(keys), dtype=bool)
+        same[1:] = pc.equal(ordered.slice(1), ordered.slice(0, len(keys) - 1)).to_numpy(zero_copy_only=False)
+        if not same.any():
+            return []
+        first = order[np.flatnonzero(~same)][np.cumsum(~same)[same] - 1]  # each repeat's first row
+        by_row = np.argsort(order[same], kind="stable")
+        repeat_rows, first_rows = order[same][by_row], first[by_row]
+    else:
+        codes = _dictionary_codes(keys)
+        repeat = np.zeros(len(codes), dtype=bool)
+        repeat[1:] = codes[1:] <= np.maximum.accumulate(codes)[:-1]
+        if not repeat.any():
+            return []
+        first_by_code = np.flatnonzero(~repeat)  # dictionary codes number keys in order of first appearance
+        repeat_rows = np.flatnonzero(repeat)
+        first_rows = first_by_code[codes[repeat_rows]]
+    return [_Finding(rows[repeat_rows], "unique-error", "unique", "", first_of_key=rows[first_rows])]
 
 
-def _field_issues(
-    table: NormalizedTable, f: FieldSpec, text: pa.Array, findings: list[_Finding]
-) -> list[tuple[int, Issue]]:
-    """Issues for a field's findings, built in bulk (one Arrow take per column, not a lookup per row)."""
-    issues: list[tuple[int, Issue]] = []
-    suggestions: dict[str, str] = {}
-    for finding in findings:
-        rows = finding.positions
+def _dictionary_codes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    encoded = pc.dictionary_encode(keys)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    return np.concatenate([c.indices.to_numpy() for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
+
+
+def _finding_issues(
+    table: NormalizedTable, f: FieldSpec, text: pa.Array | pa.ChunkedArray, finding: _Finding
+) -> list[Issue]:
+    """Issues for one finding, built in bulk (one Arrow take per column, not a lookup per row)."""
+    rows = finding.positions
+    count = len(rows)
+    messages, suggestions, related = [finding.message] * count, [""] * count, [""] * count
+    if finding.rule == "enum":
         keys = text.take(pa.array(rows)).to_pylist()
-        raw_texts = table.source_texts(f.name, rows)
-        cells = table.cells(f.name, rows)
-        places = table.places(rows)
-        related = [""] * len(rows)
-        if finding.first_of_key is not None:
-            related = table.full_cells(f.name, finding.first_of_key)
-        for i, pos in enumerate(rows.tolist()):
-            message, suggestion = finding.message, ""
-            if finding.rule == "enum":
-                key = keys[i]
-                if key not in suggestions:
-                    close = process.extractOne(key, f.constraints["enum"], scorer=fuzz.ratio, score_cutoff=60)
-                    suggestions[key] = close[0] if close else ""
-                suggestion = suggestions[key]
-            elif finding.rule == "unique":
-                message = f"{f.name} {keys[i]!r} is used by another row with different content"
-            file, sheet = places[i]
-            issues.append(
-                (
-                    pos,
-                    Issue(
-                        "error",
-                        finding.kind,
-                        message,
-                        file=file,
-                        sheet=sheet,
-                        cell=cells[i],
-                        field=f.name,
-                        value=raw_texts[i],
-                        rule=finding.rule,
-                        suggestion=suggestion,
-                        related_cell=related[i],
-                    ),
-                )
-            )
-    return issues
+        closest = {}
+        for key in set(keys):
+            match = process.extractOne(key, f.constraints["enum"], scorer=fuzz.ratio, score_cutoff=60)
+            closest[key] = match[0] if match else ""
+        suggestions = [closest[key] for key in keys]
+    elif finding.rule == "unique" and finding.first_of_key is not None:
+        keys = text.take(pa.array(rows)).to_pylist()
+        messages = [f"{f.name} {key!r} is used by another row with different content" for key in keys]
+        related = table.full_cells(f.name, finding.first_of_key)
+    return [
+        Issue(
+            "error",
+            finding.kind,
+            message,
+            file=file,
+            sheet=sheet,
+            cell=cell,
+            field=f.name,
+            value=value,
+            rule=finding.rule,
+            suggestion=suggestion,
+            related_cell=other,
+        )
+        for message, (file, sheet), cell, value, suggestion, other in zip(
+            messages,
+            table.places(rows),
+            table.cells(f.name, rows),
+            table.source_texts(f.name, rows),
+            suggestions,
+            related,
+            strict=True,
+        )
+    ]
 
 
 def personal_data(table: NormalizedTable) -> list[Issue]:

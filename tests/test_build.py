@@ -213,6 +213,11 @@ def test_same_id_different_content_names_both_cells(ws: Workspace) -> None:
         (["T-1", "T-2", "T-3", "T-4"], []),  # keyed in order: no key can repeat
         (["T-4", "T-2", "T-9", "T-1"], []),  # out of order, all distinct
         (["T-3", "T-1", "T-3", "T-2", "T-1"], [(4, 2), (6, 3)]),  # (row, row of the first use)
+        # nearly in order, as keyed by hand: one key used three times, the checks go by sorting
+        (
+            [f"T-{n:02d}" for n in range(1, 16)] + ["T-05"] + [f"T-{n:02d}" for n in range(16, 31)] + ["T-05"],
+            [(17, 6), (33, 6)],
+        ),
     ],
 )
 def test_every_reused_entry_id_points_at_its_first_use(

@@ -23,7 +23,9 @@ def tag_name_validator(value: Any, context: Any) -> Any:
         if ch in ALLOWED_PUNCTUATION or unicodedata.category(ch)[0] in ("L", "M", "N"):
             continue
         raise Invalid(
-            _('Tag "%s" can only contain letters, marks, digits, spaces (" "), hyphens ("-"), underscores ("_") or dots (".")')
+            _(
+                'Tag "%s" can only contain letters, marks, digits, spaces (" "), hyphens ("-"), underscores ("_") or dots (".")'
+            )
             % value
         )
     return value
