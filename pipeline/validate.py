@@ -125,6 +125,8 @@ def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array, lis
     typed_ok = present
     if f.type in TYPE_PATTERNS:
         ok = pc.match_substring_regex(text, f"^(?:{TYPE_PATTERNS[f.type]})$")
+        if f.type == "date":
+            ok = _on_the_calendar(text, ok)
         flag(pc.and_(present, pc.invert(ok)), "type-error", f"type {f.type}", TYPE_HINTS[f.type])
         typed_ok = pc.and_(present, ok)
     if f.type == "integer" and ("minimum" in c or "maximum" in c):
@@ -143,6 +145,23 @@ def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array, lis
     if c.get("unique"):
         findings.extend(_unique_findings(text, present))
     return text, findings
+
+
+DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _on_the_calendar(text: pa.Array | pa.ChunkedArray, shaped: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Which YYYY-MM-DD texts are real days (2021-02-30 and year 0000 are not), as
+    Frictionless reads dates with `datetime.strptime`. Whole-column integer arithmetic."""
+    iso = pc.if_else(shaped, text, "2000-01-01")
+    year, month, day = (
+        pc.cast(pc.utf8_slice_codeunits(iso, start, start + width), pa.int32()).to_numpy()
+        for start, width in ((0, 4), (5, 2), (8, 2))
+    )
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last_day = DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
+    real = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+    return pc.and_(shaped, pa.array(real))
 
 
 def _range_findings(text: pa.Array, typed_ok: pa.Array, c: dict) -> list[_Finding]:

@@ -63,3 +63,45 @@ def test_validation_does_not_depend_on_how_columns_arrive_in_chunks(tmp_path: Pa
     issues = [i.to_dict() for i in validate(chunked)]
     assert {i["type"] for i in issues} >= {"type-error", "constraint-error", "unique-error"}
     assert issues == [i.to_dict() for i in validate(whole)]
+
+
+def test_impossible_calendar_dates_are_type_errors_as_in_frictionless(tmp_path: Path) -> None:
+    """A date shaped like 2021-02-30 must not pass: Frictionless reads dates with strptime,
+    so a published package holding one would fail `frictionless validate`."""
+    schema = json.loads((SCHEMAS / DATASET / "entries.schema.json").read_text(encoding="utf-8"))
+    fields = {f["name"]: f for f in schema["fields"]}
+    row = {
+        "entry_id": "",
+        "contest_year": "2564",
+        "organization_name": "องค์การบริหารส่วนตำบลทดสอบ",
+        "organization_type": fields["organization_type"]["constraints"]["enum"][0],
+        "province": fields["province"]["constraints"]["enum"][0],
+        "province_code": "TH-10",
+        "project_title": "ระบบทดสอบ",
+        "submitted_date": "",
+        "result": fields["result"]["constraints"]["enum"][0],
+    }
+    dates = ["2021-02-28", "2021-02-30", "2020-02-29", "2021-02-29", "2100-02-29", "2000-02-29", "0000-01-01"]
+    dates += ["2021-13-01", "2021-00-10", "2021-04-31", "2021-04-00", "9999-12-31"]
+    candidate = tmp_path / "dates.csv"
+    lines = [",".join(fields)] + [
+        ",".join({**row, "entry_id": f"D-{n}", "submitted_date": d}.values()) for n, d in enumerate(dates)
+    ]
+    candidate.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_measure("frictionless", str(candidate), str(tmp_path / "fl.json"))
+    run_measure("own", str(candidate), str(tmp_path / "own.json"))
+    frictionless = {tuple(e) for e in json.loads((tmp_path / "fl.json").read_text(encoding="utf-8"))}
+    own = {tuple(e) for e in json.loads((tmp_path / "own.json").read_text(encoding="utf-8"))}
+    impossible = {
+        "2021-02-30",
+        "2021-02-29",
+        "2100-02-29",
+        "0000-01-01",
+        "2021-13-01",
+        "2021-00-10",
+        "2021-04-31",
+        "2021-04-00",
+    }
+    expected = {(n + 2, "submitted_date", "type-error") for n, d in enumerate(dates) if d in impossible}
+    assert frictionless == expected
+    assert own == expected
