@@ -41,13 +41,11 @@ def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[I
     dup = values.duplicated(keep="first").to_numpy()
     if not dup.any():
         return table, []
-    first = values.groupby(list(values.columns), sort=False, dropna=False).ngroup().to_numpy()
-    first_position: dict[int, int] = {}
-    for pos, group in enumerate(first):
-        first_position.setdefault(int(group), pos)
+    group = values.groupby(list(values.columns), sort=False, dropna=False).ngroup().to_numpy()
+    first_of_group = np.flatnonzero(~dup)  # groups are numbered in order of first appearance
     issues = []
     for pos in np.flatnonzero(dup):
-        original = first_position[int(first[pos])]
+        original = int(first_of_group[group[pos]])
         issues.append(
             Issue(
                 "warning",

@@ -154,6 +154,8 @@ def test_messy_workbook_title_rows_offset_header_blank_rows_mixed_types(ws: Work
     warnings = {(i.type, i.cell) for i in result.issues if i.severity == "warning"}
     assert ("extra-label", "L5") in warnings  # หมายเหตุ: unknown column, header at C5
     assert ("duplicate-row", "row 11") in warnings
+    duplicate = next(i for i in result.issues if i.type == "duplicate-row")
+    assert duplicate.related_cell == "messy.xlsx › ผลงาน › C10"  # the row it repeats, entry_id column
     assert "0812345678" not in ws.published_csv().read_text(encoding="utf-8-sig")
     assert path.exists()
 
