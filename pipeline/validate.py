@@ -103,92 +103,113 @@ class _Finding:
     first_of_key: np.ndarray | None = None  # unique: the earlier row holding the same key
 
 
-def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array, list[_Finding]]:
-    """Which rows break which rule of field `f`: Arrow kernels over the whole column."""
+def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array | pa.ChunkedArray, list[_Finding]]:
+    """Which rows break which rule of field `f`: Arrow kernels over the column, or over its
+    distinct values when it repeats a lot (years, dates, provinces, results)."""
     text = arrow_text(table.values[f.name])
-    present = pc.not_equal(text, "")
     c = f.constraints
+    per_value = f.type in TYPE_PATTERNS or "pattern" in c  # regex checks cost more than a hash per row
+    values, codes = _distinct_values(text) if per_value and not c.get("unique") else (text, None)
     findings: list[_Finding] = []
 
-    def flag(mask: pa.Array, kind: str, rule: str, message: str) -> None:
-        rows = pc.indices_nonzero(mask).to_numpy()
+    def flag(bad: np.ndarray, kind: str, rule: str, message: str) -> None:
+        rows = np.flatnonzero(bad if codes is None else bad[codes])
         if len(rows):
             findings.append(_Finding(rows, kind, rule, message))
 
+    present = _mask(pc.not_equal(values, ""))
     if c.get("required"):
         message = f"{f.name} is required but empty"
         if f.derived_from:
             message = f"{f.name} is required but cannot be derived from an empty or invalid {f.derived_from}"
-        flag(pc.invert(present), "constraint-error", "required", message)
+        flag(~present, "constraint-error", "required", message)
     typed_ok = present
     if f.type in TYPE_PATTERNS:
-        ok = pc.match_substring_regex(text, f"^(?:{TYPE_PATTERNS[f.type]})$")
+        ok = _mask(pc.match_substring_regex(values, f"^(?:{TYPE_PATTERNS[f.type]})$"))
         if f.type == "date":
-            ok = _on_the_calendar(text, ok)
-        flag(pc.and_(present, pc.invert(ok)), "type-error", f"type {f.type}", TYPE_HINTS[f.type])
-        typed_ok = pc.and_(present, ok)
-    if f.type == "integer" and ("minimum" in c or "maximum" in c):
-        findings.extend(_range_findings(text, typed_ok, c))
+            ok = _on_the_calendar(values, ok)
+        flag(present & ~ok, "type-error", f"type {f.type}", TYPE_HINTS[f.type])
+        typed_ok = present & ok
+    if f.type == "integer":
+        for rule, message, bad in _out_of_range(values, typed_ok, c):
+            flag(bad, "constraint-error", rule, message)
     if "enum" in c:
-        allowed = pc.is_in(text, value_set=pa.array(c["enum"], type=text.type))
-        flag(pc.and_(typed_ok, pc.invert(allowed)), "constraint-error", "enum", "not one of the allowed values")
+        allowed = _mask(pc.is_in(values, value_set=pa.array(c["enum"], type=values.type)))
+        flag(typed_ok & ~allowed, "constraint-error", "enum", "not one of the allowed values")
     if "pattern" in c:
-        ok = pc.match_substring_regex(text, f"^(?:{c['pattern']})$")
-        flag(
-            pc.and_(typed_ok, pc.invert(ok)),
-            "constraint-error",
-            "pattern",
-            f"does not match the pattern {c['pattern']}",
-        )
+        ok = _mask(pc.match_substring_regex(values, f"^(?:{c['pattern']})$"))
+        flag(typed_ok & ~ok, "constraint-error", "pattern", f"does not match the pattern {c['pattern']}")
     if c.get("unique"):
         findings.extend(_unique_findings(text, present))
     return text, findings
 
 
+SAMPLE_ROWS = 10_000  # a column's first rows tell whether checking distinct values pays
+
+
+def _distinct_values(text: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray | None]:
+    """(each distinct value, code of each row) when a sample's values repeat fourfold or more,
+    else (the column, None). Encoding costs a hash per row; a regex or date check costs ~3x that."""
+    sample = text.slice(0, SAMPLE_ROWS)
+    if len(text) <= SAMPLE_ROWS or pc.count_distinct(sample).as_py() * 4 > len(sample):
+        return text, None
+    encoded = pc.dictionary_encode(text)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    if not chunks:
+        return text, None
+    # chunks share one memo table: the last chunk's dictionary holds every earlier code
+    return chunks[-1].dictionary, np.concatenate([chunk.indices.to_numpy() for chunk in chunks])
+
+
+def _mask(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return result.to_numpy(zero_copy_only=False) if isinstance(result, pa.Array) else result.to_numpy()
+
+
 DAYS_IN_MONTH = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _on_the_calendar(text: pa.Array | pa.ChunkedArray, shaped: pa.Array | pa.ChunkedArray) -> pa.Array:
+def _on_the_calendar(values: pa.Array | pa.ChunkedArray, shaped: np.ndarray) -> np.ndarray:
     """Which YYYY-MM-DD texts are real days (2021-02-30 and year 0000 are not), as
     Frictionless reads dates with `datetime.strptime`. Whole-column integer arithmetic."""
-    iso = pc.if_else(shaped, text, "2000-01-01")
+    iso = values.filter(pa.array(shaped))
     year, month, day = (
         pc.cast(pc.utf8_slice_codeunits(iso, start, start + width), pa.int32()).to_numpy()
         for start, width in ((0, 4), (5, 2), (8, 2))
     )
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     last_day = DAYS_IN_MONTH[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    real = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
-    return pc.and_(shaped, pa.array(real))
+    real = shaped.copy()
+    real[shaped] = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= last_day)
+    return real
 
 
-def _range_findings(text: pa.Array, typed_ok: pa.Array, c: dict) -> list[_Finding]:
+def _out_of_range(
+    values: pa.Array | pa.ChunkedArray, typed_ok: np.ndarray, c: dict
+) -> list[tuple[str, str, np.ndarray]]:
     """minimum/maximum of an integer column; numbers too long for int64 are compared exactly in Python."""
-    ok = typed_ok.to_numpy(zero_copy_only=False)
-    fits = ok & (pc.utf8_length(text).to_numpy() <= 18)
-    number = pc.cast(pc.if_else(pa.array(fits), text, "0"), pa.int64()).to_numpy()
-    huge = np.flatnonzero(ok & ~fits)
-    findings = []
+    if "minimum" not in c and "maximum" not in c:
+        return []
+    fits = typed_ok & (_mask(pc.binary_length(values)) <= 18)
+    number = pc.cast(pc.if_else(pa.array(fits), values, "0"), pa.int64()).to_numpy()
+    huge = np.flatnonzero(typed_ok & ~fits)
+    found = []
     for rule, compare, word in (("minimum", np.less, "less"), ("maximum", np.greater, "greater")):
         if rule not in c:
             continue
         bad = fits & compare(number, c[rule])
         if len(huge):
-            values = text.take(pa.array(huge)).to_pylist()
-            bad[huge[[compare(int(v), c[rule]) for v in values]]] = True
-        rows = np.flatnonzero(bad)
-        if len(rows):
-            findings.append(_Finding(rows, "constraint-error", rule, f"{word} than {c[rule]}"))
-    return findings
+            bad[huge[[compare(int(v), c[rule]) for v in values.take(pa.array(huge)).to_pylist()]]] = True
+        found.append((rule, f"{word} than {c[rule]}", bad))
+    return found
 
 
-def _unique_findings(text: pa.Array | pa.ChunkedArray, present: pa.Array | pa.ChunkedArray) -> list[_Finding]:
+def _unique_findings(text: pa.Array | pa.ChunkedArray, present: np.ndarray) -> list[_Finding]:
     """Same key, different content. Keys keyed in ascending order (the usual case) cannot
     repeat, which one comparison pass proves. Otherwise equal keys are found next to each
     other in a stable sort (nearly ascending keys sort 3x faster than they hash), or by
     hashing when the keys are mostly out of order."""
-    rows = pc.indices_nonzero(present).to_numpy()
-    keys = text if len(rows) == len(text) else text.filter(present)
+    rows = np.flatnonzero(present)
+    keys = text if len(rows) == len(text) else text.filter(pa.array(present))
     if len(keys) < 2:
         return []
     descents = pc.sum(pc.less_equal(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py() or 0
