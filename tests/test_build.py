@@ -175,6 +175,7 @@ def test_bad_input_lists_every_error_with_cells_and_publishes_nothing(ws: Worksp
             entry("G4", submitted="31/02/2564"),
             entry("", title=""),
             entry("G5", result="อาจจะ"),
+            entry("G6", submitted="2021-02-29"),  # shaped like a date, not on the calendar
         ],
     )
     code = main(ws.cli_args())
@@ -191,6 +192,7 @@ def test_bad_input_lists_every_error_with_cells_and_publishes_nothing(ws: Worksp
         ("A6", "entry_id", "constraint-error", "required"),
         ("F6", "project_title", "constraint-error", "required"),
         ("H7", "result", "constraint-error", "enum"),
+        ("G8", "submitted_date", "type-error", "type date"),
     }
     province_error = next(e for e in report["errors"] if e["field"] == "province")
     assert province_error["value"] == "ภูเก้ต" and province_error["suggestion"] == "ภูเก็ต"
