@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
@@ -38,7 +39,9 @@ TYPE_HINTS = {
 def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[Issue]]:
     """Rows equal in every field to an earlier row are dropped, each with a warning."""
     values = table.values
-    dup = values.duplicated(keep="first").to_numpy()
+    dup = _repeated_rows(
+        values, next((f.name for f in table.spec.fields if f.constraints.get("unique")), values.columns[0])
+    )
     if not dup.any():
         return table, []
     group = values.groupby(list(values.columns), sort=False, dropna=False).ngroup().to_numpy()
@@ -66,6 +69,19 @@ def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[I
         spec=table.spec,
     )
     return kept, issues
+
+
+def _repeated_rows(values: pd.DataFrame, key: str) -> np.ndarray:
+    """Rows equal in every column to an earlier row. Such rows share their key, so only rows
+    whose key repeats are compared whole (keys in ascending order cannot repeat at all)."""
+    keys = arrow_text(values[key])
+    repeated = np.zeros(len(values), dtype=bool)
+    if len(keys) < 2 or pc.all(pc.greater(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py():
+        return repeated
+    maybe = values[key].duplicated(keep=False).to_numpy()
+    if maybe.any():
+        repeated[maybe] = values[maybe].duplicated(keep="first").to_numpy()
+    return repeated
 
 
 def validate(table: NormalizedTable) -> list[Issue]:

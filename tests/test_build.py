@@ -201,6 +201,15 @@ def test_bad_input_lists_every_error_with_cells_and_publishes_nothing(ws: Worksp
     assert not (ws.published / DATASET / "validation.json").exists()
 
 
+def test_exact_duplicate_far_from_its_original_is_dropped_with_a_pointer(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("X3"), entry("X1", title="หนึ่ง"), entry("X2"), entry("X1", title="หนึ่ง")])
+    result = build(ws.config)[0]
+    assert result.status == "published", [i.line() for i in result.errors]
+    duplicates = [(i.cell, i.related_cell) for i in result.issues if i.type == "duplicate-row"]
+    assert duplicates == [("row 5", "a.xlsx › ผลงาน › A3")]
+    assert [r["entry_id"] for r in read_published(ws.published_csv())] == ["X1", "X2", "X3"]
+
+
 def test_same_id_different_content_names_both_cells(ws: Workspace) -> None:
     ws.xlsx("a.xlsx", [HEADER, entry("X1", title="หนึ่ง")])
     write_csv(ws.dataset_dir / "b.csv", [HEADER, entry(" x1", title="สอง")])
