@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import html
 import json
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -61,6 +64,21 @@ def test_catalog_page_in_a_browser(sample_raw: Path, tmp_path: Path) -> None:
     assert "ผลงานที่ส่งเข้าประกวดนวัตกรรมท้องถิ่นดิจิทัล" in page.dom and "Creative Commons" in page.dom
     assert (SHOTS / "index.png").stat().st_size > 20_000
     assert "081-234-5678" not in index.read_text(encoding="utf-8")
+
+
+def test_catalog_counts_are_the_published_rows(sample_raw: Path, tmp_path: Path) -> None:
+    """The row count and every bar of the charts agree with the published CSV itself."""
+    published = tmp_path / "published"
+    build(Config(sample_raw, published, tmp_path / "reports", SCHEMAS))
+    with (published / DATASET / "entries.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    page = (published / "index.html").read_text(encoding="utf-8")
+    assert f"<b>{len(rows):,}</b>แถว" in page
+    for field in ("result", "province", "organization_type"):
+        counts = Counter(r[field] or "(ว่าง / not yet)" for r in rows)
+        assert len(counts) > 1 or field == "result"  # the sample holds the ten selected entries
+        for label, n in counts.items():
+            assert f"<title>{html.escape(label)}: {n}</title>" in page, (field, label, n)
 
 
 def test_validation_report_in_a_browser(ws: Workspace) -> None:
