@@ -76,7 +76,7 @@ def _repeated_rows(values: pd.DataFrame, key: str) -> np.ndarray:
     whose key repeats are compared whole (keys in ascending order cannot repeat at all)."""
     keys = arrow_text(values[key])
     repeated = np.zeros(len(values), dtype=bool)
-    if len(keys) < 2 or pc.all(pc.greater(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py():
+    if _descents(keys) == 0:
         return repeated
     maybe = values[key].duplicated(keep=False).to_numpy()
     if maybe.any():
@@ -155,7 +155,7 @@ def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array | pa
     if "pattern" in c:
         ok = _mask(pc.match_substring_regex(values, f"^(?:{c['pattern']})$"))
         flag(typed_ok & ~ok, "constraint-error", "pattern", f"does not match the pattern {c['pattern']}")
-    if c.get("unique"):
+    if c.get("unique"):  # a unique field is checked row by row above, so `present` is per row
         findings.extend(_unique_findings(text, present))
     return text, findings
 
@@ -169,12 +169,7 @@ def _distinct_values(text: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.Ch
     sample = text.slice(0, SAMPLE_ROWS)
     if len(text) <= SAMPLE_ROWS or pc.count_distinct(sample).as_py() * 4 > len(sample):
         return text, None
-    encoded = pc.dictionary_encode(text)
-    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-    if not chunks:
-        return text, None
-    # chunks share one memo table: the last chunk's dictionary holds every earlier code
-    return chunks[-1].dictionary, np.concatenate([chunk.indices.to_numpy() for chunk in chunks])
+    return _dictionary(text)
 
 
 def _mask(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -226,9 +221,7 @@ def _unique_findings(text: pa.Array | pa.ChunkedArray, present: np.ndarray) -> l
     hashing when the keys are mostly out of order."""
     rows = np.flatnonzero(present)
     keys = text if len(rows) == len(text) else text.filter(pa.array(present))
-    if len(keys) < 2:
-        return []
-    descents = pc.sum(pc.less_equal(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py() or 0
+    descents = _descents(keys)
     if descents == 0:
         return []
     if descents <= len(keys) // 16:
@@ -242,7 +235,7 @@ def _unique_findings(text: pa.Array | pa.ChunkedArray, present: np.ndarray) -> l
         by_row = np.argsort(order[same], kind="stable")
         repeat_rows, first_rows = order[same][by_row], first[by_row]
     else:
-        codes = _dictionary_codes(keys)
+        _, codes = _dictionary(keys)
         repeat = np.zeros(len(codes), dtype=bool)
         repeat[1:] = codes[1:] <= np.maximum.accumulate(codes)[:-1]
         if not repeat.any():
@@ -253,10 +246,21 @@ def _unique_findings(text: pa.Array | pa.ChunkedArray, present: np.ndarray) -> l
     return [_Finding(rows[repeat_rows], "unique-error", "unique", "", first_of_key=rows[first_rows])]
 
 
-def _dictionary_codes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    encoded = pc.dictionary_encode(keys)
+def _descents(keys: pa.Array | pa.ChunkedArray) -> int:
+    """How many keys are not greater than the one before (0: strictly ascending, none repeats)."""
+    if len(keys) < 2:
+        return 0
+    return pc.sum(pc.less_equal(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py() or 0
+
+
+def _dictionary(text: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values in order of first appearance, the code of each row)."""
+    encoded = pc.dictionary_encode(text)
     chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-    return np.concatenate([c.indices.to_numpy() for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
+    if not chunks:
+        return pa.array([], type=text.type), np.zeros(0, dtype=np.int32)
+    # chunks share one memo table: the last chunk's dictionary holds every earlier code
+    return chunks[-1].dictionary, np.concatenate([chunk.indices.to_numpy() for chunk in chunks])
 
 
 def _finding_issues(
