@@ -105,6 +105,7 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
     columns = charted or [schema["fields"][0]["name"]]  # only the charted ones (or one, to count rows)
     frame = pacsv.read_csv(
         folder / table["path"],
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),  # a quoted line break is text
         convert_options=pacsv.ConvertOptions(
             include_columns=columns, column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False
         ),
