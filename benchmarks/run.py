@@ -12,8 +12,9 @@ timed inside its own process once its libraries are loaded; the whole-process ti
 printed too. Both run on a clean and on an erroneous variant (3 % of rows with a defect),
 and their error lists (row, field, type) must be identical.
 Each measurement runs --repeat times (default 3), interleaved with its counterpart, and the
-median is reported; (d), which takes a fraction of a second, runs three times after each (c). Workbooks are generated once per (rows, variant, seed, generator
-version) and cached under benchmarks/data/.
+median is reported; (d), which takes a fraction of a second, runs three times after each (c).
+Workbooks are generated once per (rows, variant, seed, generator version) and cached under
+benchmarks/data/.
 """
 
 from __future__ import annotations

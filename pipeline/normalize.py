@@ -67,7 +67,8 @@ class NormalizedTable:
 
     def places(self, positions: np.ndarray) -> list[tuple[str, str]]:
         """(file, sheet) of many rows at once."""
-        return [(self.sheets[s].file, self.sheets[s].sheet) for s in self.sheet_index[positions].tolist()]
+        names = [(s.file, s.sheet) for s in self.sheets]
+        return [names[s] for s in self.sheet_index[positions].tolist()]
 
     def full_cells(self, field_name: str, positions: np.ndarray) -> list[str]:
         """`file › sheet › E4` of many rows, for pointing at the other cell of a pair."""

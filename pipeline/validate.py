@@ -228,12 +228,13 @@ def _unique_findings(text: pa.Array | pa.ChunkedArray, present: np.ndarray) -> l
         order = pc.sort_indices(keys).to_numpy()  # stable: the first row of a key comes first
         ordered = keys.take(pa.array(order))
         same = np.zeros(len(keys), dtype=bool)
-        same[1:] = pc.equal(ordered.slice(1), ordered.slice(0, len(keys) - 1)).to_numpy(zero_copy_only=False)
+        same[1:] = _mask(pc.equal(ordered.slice(1), ordered.slice(0, len(keys) - 1)))
         if not same.any():
             return []
+        repeats = order[same]
         first = order[np.flatnonzero(~same)][np.cumsum(~same)[same] - 1]  # each repeat's first row
-        by_row = np.argsort(order[same], kind="stable")
-        repeat_rows, first_rows = order[same][by_row], first[by_row]
+        by_row = np.argsort(repeats, kind="stable")
+        repeat_rows, first_rows = repeats[by_row], first[by_row]
     else:
         _, codes = _dictionary(keys)
         repeat = np.zeros(len(codes), dtype=bool)
