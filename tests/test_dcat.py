@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from pyshacl import validate
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
@@ -33,6 +34,17 @@ pytestmark = pytest.mark.ckan
 
 CKAN_URL = os.environ.get("CKAN_URL", ckan.DEFAULT_URL)
 SHAPES = Path(__file__).parent / "shapes" / "dcat-ap-opendata.ttl"
+VOCABULARIES = REPO / "portal" / "ckanext-opendata-local" / "ckanext_opendata_local" / "dcat_vocabularies.yaml"
+# ckanext-thai_gdc's licence choices (its ckan_dataset.json, version 2.1): the values a data.go.th portal stores
+THAI_GDC_LICENCES = [
+    "License not specified",
+    "Creative Commons Attributions",
+    "Creative Commons Attribution Share-Alike",
+    "Creative Commons Non-Commercial (Any)",
+    "Open Data Common",
+    "GNU Free Documentation License",
+    "อื่นๆ",
+]
 RDF = Namespace("http://www.w3.org/1999/02/22-rdf-syntax-ns#")  # plain namespaces: pytest's collection
 XSD = Namespace("http://www.w3.org/2001/XMLSchema#")  # probes module attributes, rdflib's own warn on that
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -303,3 +315,25 @@ def test_shapes_catch_the_defects_the_portal_used_to_have(pushed: Pushed, graph:
     assert not conforms
     for path in ("spdx:checksumValue", "spdx:algorithm", "dct:license", "dcat:mediaType", "dct:title"):
         assert f"Result Path: {path}" in text, path
+
+
+def test_every_gd_catalog_choice_is_mapped_or_declared_unmapped(pushed: Pushed) -> None:
+    """A choice the portal offers never drops out of the DCAT output unnoticed: it maps to an IRI or is listed as having none."""
+    vocab = yaml.safe_load(VOCABULARIES.read_text(encoding="utf-8"))
+    schema = pushed.portal.call("scheming_dataset_schema_show", type="dataset")
+    choices = {f["field_name"]: [str(c["value"]) for c in f.get("choices") or []] for f in schema["dataset_fields"]}
+    covered = {
+        "data_language": set(vocab["languages"]) | set(vocab["languages_unmapped"]),
+        "update_frequency_unit": set(vocab["frequencies"]) | set(vocab["frequencies_unmapped"]),
+        "geo_coverage": set(vocab["geo_coverage_in_country"]) | set(vocab["geo_coverage_no_country"]),
+        "license_id": {k.lower() for k in vocab["licences"]}
+        | {k.lower() for k in vocab["no_licence"] + vocab["licences_label_only"] + [vocab["other_choice"]]},
+    }
+    for field in ("data_language", "update_frequency_unit", "geo_coverage"):
+        assert choices[field], f"the portal's schema has no choices for {field}"
+    choices["license_id"] = [*choices.get("license_id", []), *THAI_GDC_LICENCES]
+    for field, values in choices.items():
+        if field in covered:
+            missing = [v for v in values if (v.lower() if field == "license_id" else v) not in covered[field]]
+            assert missing == [], f"{field}: {missing} neither mapped nor declared unmapped in {VOCABULARIES.name}"
+    assert not set(vocab["geo_coverage_in_country"]) & set(vocab["geo_coverage_no_country"])
