@@ -50,6 +50,7 @@ XSD = Namespace("http://www.w3.org/2001/XMLSchema#")  # probes module attributes
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
 DCT = Namespace("http://purl.org/dc/terms/")
 FOAF = Namespace("http://xmlns.com/foaf/0.1/")
+RDFS = Namespace("http://www.w3.org/2000/01/rdf-schema#")
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 SPDX = Namespace("http://spdx.org/rdf/terms#")
 EU = "http://publications.europa.eu/resource/authority/"
@@ -207,6 +208,17 @@ def test_language_frequency_and_country_from_the_gd_catalog_fields(pushed: Pushe
     assert URIRef(EU + "country/THA") in set(graph.objects(pushed.uri, DCT.spatial))
 
 
+def test_access_rights_provenance_and_landing_page(pushed: Pushed, graph: Graph) -> None:
+    gd = pushed.descriptor["x_portal"]["gdcatalog"]
+    assert gd["data_category"] == "ข้อมูลสาธารณะ"  # public data
+    assert list(graph.objects(pushed.uri, DCT.accessRights)) == [URIRef(EU + "access-right/PUBLIC")]
+    (provenance,) = graph.objects(pushed.uri, DCT.provenance)
+    assert graph.value(provenance, RDFS.label) == Literal(gd["data_source"], lang="th")
+    (page,) = graph.objects(pushed.uri, DCAT.landingPage)
+    assert page == URIRef(f"{CKAN_URL}/dataset/{pushed.name}")
+    assert requests.get(str(page), timeout=30).status_code == 200
+
+
 def test_provinces_and_period_come_from_the_published_table(pushed: Pushed, graph: Graph) -> None:
     codes = province_codes()
     places = [p for p in graph.objects(pushed.uri, DCT.spatial) if isinstance(p, BNode)]
@@ -326,10 +338,11 @@ def test_every_gd_catalog_choice_is_mapped_or_declared_unmapped(pushed: Pushed) 
         "data_language": set(vocab["languages"]) | set(vocab["languages_unmapped"]),
         "update_frequency_unit": set(vocab["frequencies"]) | set(vocab["frequencies_unmapped"]),
         "geo_coverage": set(vocab["geo_coverage_in_country"]) | set(vocab["geo_coverage_no_country"]),
+        "data_category": set(vocab["access_rights"]),
         "license_id": {k.lower() for k in vocab["licences"]}
         | {k.lower() for k in vocab["no_licence"] + vocab["licences_label_only"] + [vocab["other_choice"]]},
     }
-    for field in ("data_language", "update_frequency_unit", "geo_coverage"):
+    for field in ("data_language", "update_frequency_unit", "geo_coverage", "data_category"):
         assert choices[field], f"the portal's schema has no choices for {field}"
     choices["license_id"] = [*choices.get("license_id", []), *THAI_GDC_LICENCES]
     for field, values in choices.items():

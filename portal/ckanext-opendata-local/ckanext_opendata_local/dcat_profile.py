@@ -1,11 +1,12 @@
 """DCAT-AP for GD Catalog datasets: completes ckanext-dcat's DCAT-AP output from the portal's Thai metadata and data.
 
-ckanext-dcat's DCAT-AP 3 profile (`euro_dcat_ap_3`, the default of ckanext-dcat 2.4) extended
-(`ckanext.dcat.rdf.profiles = opendata_local_dcat_ap`) with what it cannot know from a GD Catalog dataset: licence IRIs (from CKAN licence ids and from
-thai_gdc's licence titles), EU vocabulary IRIs for language, update frequency and country, provinces and the
-temporal span read from the DataStore table, IANA media types, download URLs, SPDX checksums with their
-algorithm, `@th` tags on Thai literals, and the catalog's publisher. The mappings are data
-(dcat_vocabularies.yaml).
+ckanext-dcat's DCAT-AP 3 profile (`euro_dcat_ap_3`, the default of ckanext-dcat 2.4), extended
+(`ckanext.dcat.rdf.profiles = opendata_local_dcat_ap`) with what it cannot know of a GD Catalog dataset:
+licence IRIs (from CKAN licence ids and thai_gdc's licence titles), EU vocabulary IRIs for language, update
+frequency, country and access rights (data category), provinces and the temporal span read from the DataStore
+table, the data source as provenance, the dataset page as landing page, IANA media types, download URLs,
+SPDX checksums with their algorithm, `@th` tags on Thai literals, and the catalog's publisher.
+The mappings are data (dcat_vocabularies.yaml).
 """
 
 from __future__ import annotations
@@ -187,6 +188,19 @@ class GDCatalogDCATAPProfile(EuropeanDCATAP3Profile):
         if frequency is not None:
             g.set((dataset_ref, DCT.accrualPeriodicity, frequency))
             g.add((frequency, RDF.type, DCT.Frequency))
+        access = vocabulary()["access_rights"].get(str(dataset_dict.get("data_category") or ""))
+        if access:
+            g.set((dataset_ref, DCT.accessRights, eu(access)))
+            g.add((eu(access), RDF.type, DCT.RightsStatement))
+        if dataset_dict.get("data_source") and (dataset_ref, DCT.provenance, None) not in g:
+            provenance = BNode()
+            g.add((dataset_ref, DCT.provenance, provenance))
+            g.add((provenance, RDF.type, DCT.ProvenanceStatement))
+            g.add((provenance, RDFS.label, Literal(str(dataset_dict["data_source"]))))
+        if (dataset_ref, DCAT.landingPage, None) not in g and dataset_dict.get("name"):
+            page = URIRef(f"{config.get('ckan.site_url', '').rstrip('/')}/dataset/{dataset_dict['name']}")
+            g.add((dataset_ref, DCAT.landingPage, page))
+            g.add((page, RDF.type, FOAF.Document))
         self._spatial_and_temporal(dataset_dict, dataset_ref)
         for resource in dataset_dict.get("resources", []):
             self._distribution(resource, URIRef(resource_uri(resource)), licence)
