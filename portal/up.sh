@@ -146,6 +146,7 @@ CKAN=("$VENV/bin/ckan" -c "$INI")
   "scheming.dataset_schemas=ckanext_opendata_local:gdcatalog_dataset.yaml" \
   "scheming.presets=ckanext.scheming:presets.json" \
   "solr_url=http://127.0.0.1:1/solr/ckan" >/dev/null
+
 # DCAT-AP: the project's profile, ckanext-dcat's DCAT-AP 3 completed (licence, language, frequency,
 # places, period, media types, checksums, @th; ckanext_opendata_local/dcat_profile.py), and the
 # catalog's description and publisher
