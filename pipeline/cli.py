@@ -202,17 +202,22 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
             print(change.line(), flush=True)
 
     folders = ckan.published_datasets(config.published_dir, config.datasets)
-    portal.check_reachable()  # unreachable: one message, not one per dataset
-    changes: list[ckan.Change] = []
     failures: dict[str, PipelineError] = {}
-    for folder in folders:
+    for folder in folders:  # checked locally before the portal is asked anything
+        todo = scaffold.unfilled(config.schemas_dir / folder.name / "datapackage.json")
+        if todo:
+            failures[folder.name] = ConfigError(
+                f"{folder.name}: not pushed: schemas/{folder.name}/datapackage.json still has values to fill "
+                f"(written as TODO by `pipeline new`): " + ", ".join(todo)
+            )
+            if not args.json:
+                print(f"Error: {failures[folder.name]}", file=sys.stderr)
+    ready = [f for f in folders if f.name not in failures]
+    if ready:
+        portal.check_reachable()  # unreachable: one message, not one per dataset
+    changes: list[ckan.Change] = []
+    for folder in ready:
         try:
-            todo = scaffold.unfilled(config.schemas_dir / folder.name / "datapackage.json")
-            if todo:
-                raise ConfigError(
-                    f"{folder.name}: the descriptor still has fields to fill before it goes to a portal: "
-                    + ", ".join(todo)
-                )
             changes.extend(
                 ckan.push(
                     portal,

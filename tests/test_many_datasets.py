@@ -210,3 +210,17 @@ def test_make_build_without_dataset_passes_none() -> None:
     done = subprocess.run(["make", "-n", "build"], capture_output=True, text=True, cwd=REPO, check=True)
     command = next(line for line in done.stdout.splitlines() if "-m pipeline" in line)
     assert "--dataset" not in command
+
+
+def test_push_refuses_a_descriptor_with_todo_values_before_asking_the_portal(two: Two, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    build(two.config())
+    descriptor_path = two.schemas / OTHER / "datapackage.json"
+    descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
+    descriptor["x_portal"]["gdcatalog"]["maintainer"] = "TODO: ผู้ดูแลชุดข้อมูล"
+    descriptor_path.write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setenv("CKAN_API_TOKEN", "not-a-real-token")
+    # nothing listens on port 9: had the portal been asked, this would be exit 3
+    code = main(two.args("push", "--dataset", OTHER, "--ckan-url", "http://127.0.0.1:9"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "x_portal.gdcatalog.maintainer" in err and "not pushed" in err
