@@ -316,8 +316,11 @@ def test_dataset_option_takes_the_folder_as_typed_or_completed(
 
 
 @pytest.mark.parametrize("spelling", ["..", "a/b", " ", "../{name}"])
-def test_dataset_option_that_is_not_a_name_is_a_usage_error(site: Site, spelling: str) -> None:
+def test_dataset_option_that_is_not_a_name_is_a_usage_error(
+    site: Site, spelling: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["plan", "--dataset", spelling.format(name=site.name), "--ckan-url", CKAN_URL]) == 2
+    assert "is not a dataset name" in capsys.readouterr().err
 
 
 def test_push_of_a_dataset_that_is_not_published_names_it(site: Site, capsys: pytest.CaptureFixture[str]) -> None:

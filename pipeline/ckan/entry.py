@@ -101,13 +101,15 @@ def push(
     dry_run: bool = False,
     datasets: tuple[str, ...] = (),
     on_change: Callable[[Change], None] | None = None,
+    planned: dict[str, dict[str, Any]] | None = None,
 ) -> list[Change]:
-    """Push (or plan) every published dataset; check everything locally before the first write."""
+    """Push (or plan) every published dataset; check everything locally before the first write.
+    A caller pushing datasets one call at a time passes one `planned` to all (see sync)."""
     folders = published_datasets(published_dir, datasets)
     desired = [desired_state(folder, schemas_dir) for folder in folders]
     portal.check_reachable()
     changes: list[Change] = []
-    planned: dict[str, dict[str, Any]] = {}
+    planned = {} if planned is None else planned
     for target in desired:
         changes.extend(sync(portal, target, dry_run=dry_run, on_change=on_change, planned=planned))
     return changes
