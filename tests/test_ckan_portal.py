@@ -443,3 +443,22 @@ def test_rows_read_back_from_the_portal_compare_equal_to_the_csv(
     plan = cli_json("plan", keyed.root, capsys)
     assert datastore_counts(plan) == {"training.csv": (0, 0, 0), "tally.csv": (0, 0, 0)}
     assert any("." in r[4] and r[4].endswith("0") for r in keyed.rows), "the generated budgets include a 7.50"
+
+
+def test_a_table_keyed_on_another_column_is_rebuilt_and_synced_row_for_row(
+    generated: tuple[Generated, Generated], admin: ckan.Portal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table an older push keyed on its first column (17 rows became 15) is rebuilt, not patched."""
+    _, keyless = generated
+    full, shape = list(keyless.rows), keyless.schema
+    keyless.schema = {**shape, "primaryKey": ["district"]}
+    keyless.rows = list({r[0]: r for r in full}.values())
+    keyless.write()
+    cli_json("push", keyless.root, capsys)
+    keyless.schema, keyless.rows = shape, full
+    keyless.write()
+    push = cli_json("push", keyless.root, capsys)
+    store = next(c for c in push["changes"] if c["name"] == "tally.csv" and c["kind"] == "datastore")
+    assert "table rebuilt" in store["detail"]
+    assert table_on_portal(admin, keyless) == table_published(keyless)
+    assert cli_json("plan", keyless.root, capsys)["pending"] == 0

@@ -165,6 +165,8 @@ def _sync_datastore(
         have = [(f["id"], f.get("type")) for f in info.get("fields", []) if not f["id"].startswith("_")]
         want = [(f["id"], _pg_type(f["type"])) for f in fields]
         recreate = [i for i, _ in have] != [i for i, _ in want] or [t for _, t in have] != [t for _, t in want]
+        held_key = _table_key(info)  # a table keyed otherwise (e.g. on its first column by an older push)
+        recreate = recreate or (held_key is not None and held_key != set(key))
     if info is None or recreate:
         plan = diff_rows(_empty_rows(names, key), wanted, key)
     elif previous is not None and key:  # without a key, deleting needs the portal's _id of each row
@@ -176,7 +178,7 @@ def _sync_datastore(
     action = "create" if info is None else ("update" if recreate or plan.changes or dictionary_differs else "unchanged")
     detail = f"rows: {len(plan.inserts)} insert, {len(plan.updates)} update, {len(plan.deletes)} delete"
     if recreate:
-        detail = "columns changed, table rebuilt; " + detail
+        detail = "columns or key changed, table rebuilt; " + detail
     elif dictionary_differs:
         detail = "data dictionary; " + detail
     note(
@@ -219,6 +221,15 @@ def _pg_type(datastore_type: str) -> str:
     return {"int": "int4", "text": "text", "numeric": "numeric", "date": "date", "bool": "bool"}.get(
         datastore_type, datastore_type
     )
+
+
+def _table_key(info: dict[str, Any]) -> set[str] | None:
+    """The columns of the table's unique key, from datastore_info's per-field schema (CKAN 2.11+;
+    None where the portal does not say). The pipeline creates no other index on data columns."""
+    fields = [f for f in info.get("fields", []) if not f["id"].startswith("_")]
+    if not fields or any(not isinstance(f.get("schema"), dict) for f in fields):
+        return None
+    return {f["id"] for f in fields if f["schema"].get("is_index")}
 
 
 def _dictionary_differs(info: dict[str, Any], fields: list[dict[str, Any]]) -> bool:
