@@ -209,7 +209,7 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
     from pipeline import ckan  # imported here: building does not need the HTTP stack
 
     url = args.ckan_url or os.environ.get("CKAN_URL") or DEFAULT_CKAN_URL
-    allow_http = args.allow_http or os.environ.get("CKAN_ALLOW_HTTP", "") not in ("", "0")
+    allow_http = args.allow_http or os.environ.get("CKAN_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
     portal = ckan.Portal(url, ckan.read_token(), allow_http=allow_http)
     dry_run = args.command == "plan"
 

@@ -242,28 +242,28 @@ def test_token_never_appears_in_output_reports_or_published_files(site: Site, tm
 
 
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "command"),
     [
-        Fault("status_show", "echo", status=400),  # a text error page quoting the request
-        Fault("status_show", "echo", status=502, times=1000),  # retried, then given up
-        Fault("organization_show", "echo", status=403),
-        Fault("package_create", "echo", status=409, body="json"),  # a CKAN error document quoting it
+        (Fault("status_show", "echo", status=400), ["push"]),  # a text error page quoting the request
+        (Fault("status_show", "echo", status=502, times=1000), ["push", "--json"]),  # retried, then given up
+        (Fault("organization_show", "echo", status=403), ["push"]),
+        (Fault("package_create", "echo", status=409, body="json"), ["push", "--json"]),  # a CKAN error document
     ],
     ids=["400-text", "502-retried", "403-text", "409-json"],
 )
-def test_token_is_scrubbed_from_messages_that_echo_it(site: Site, proxy: Proxy, fault: Fault) -> None:
+def test_token_is_scrubbed_from_messages_that_echo_it(
+    site: Site, proxy: Proxy, fault: Fault, command: list[str]
+) -> None:
     site.build()
     token = portal_token()
     proxy.faults.append(fault)
-    env = {**os.environ, "CKAN_API_TOKEN": token}
-    for command in (["push"], ["push", "--json"]):
-        fault.times = max(fault.times, 1)
-        done = run_cli(site, command, env, url=proxy.url)  # type: ignore[attr-defined]
-        text = done.stdout + done.stderr
-        assert done.returncode == 3, text
-        assert fault.action in proxy.seen, "the echoing answer was sent"
-        assert token not in text and token[:16] not in text and token[-16:] not in text
-        assert "Traceback" not in text
+    done = run_cli(site, command, {**os.environ, "CKAN_API_TOKEN": token}, url=proxy.url)  # type: ignore[attr-defined]
+    text = done.stdout + done.stderr
+    assert done.returncode == 3, text
+    assert fault.action in proxy.seen, "the echoing answer was sent"
+    assert token not in text and token[:16] not in text and token[-16:] not in text
+    assert "[token]" in text or fault.status == 403, "the quoted request is still shown, without the token"
+    assert "Traceback" not in text
 
 
 def test_download_sends_the_token_only_to_the_portals_own_address(site: Site) -> None:
@@ -312,3 +312,19 @@ def test_plain_http_to_another_machine_is_refused_before_anything_is_sent(site: 
     assert done.returncode == 2, done.stderr
     assert "clear text" in done.stderr and "--allow-http" in done.stderr and "nothing was sent" in done.stderr
     assert time.monotonic() - start < 20, "refused at once, not after trying to connect"
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "code"),
+    [(["plan"], "1", 3), (["plan", "--allow-http"], "", 3), (["plan"], "no", 2), (["plan"], "0", 2)],
+)
+def test_plain_http_to_another_address_only_when_said_explicitly(
+    site: Site, command: list[str], setting: str, code: int
+) -> None:
+    """0.0.0.0 is not a loopback name (refused by default) but reaches this machine, where nothing
+    listens: allowed, the push gets as far as finding no portal (exit 3); refused, exit 2 at once."""
+    site.build()
+    env = {**os.environ, "CKAN_API_TOKEN": portal_token(), "CKAN_ALLOW_HTTP": setting}
+    done = run_cli(site, command, env, url="http://0.0.0.0:9")
+    assert done.returncode == code, done.stderr
+    assert ("not reachable" if code == 3 else "clear text") in done.stderr
