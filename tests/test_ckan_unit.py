@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline.ckan import Desired, Portal, canonical_rows, diff_rows, fit_to_portal_schema, primary_key, read_token
 from pipeline.ckan.connection import check_url
-from pipeline.ckan.datastore import _delete_filters
+from pipeline.ckan.datastore import _delete_filters, _keyed_otherwise
 from pipeline.cli import dataset_name
 from pipeline.errors import ConfigError
 
@@ -191,3 +191,20 @@ def test_dataset_names_as_typed_or_completed(typed: str) -> None:
 def test_dataset_names_that_are_not_a_folder_name(typed: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         dataset_name(typed)
+
+
+def info_with(indexed: dict[str, str | None]) -> dict:
+    return {
+        "fields": [{"id": "_id", "type": "int"}]
+        + [{"id": f, "schema": {"is_index": bool(i), "index_name": i}} for f, i in indexed.items()]
+    }
+
+
+def test_a_table_is_keyed_otherwise_only_when_its_indexes_say_so() -> None:
+    composite = info_with({"a": "ix1", "b": "ix1", "c": None})
+    assert not _keyed_otherwise(composite, ["b", "a"])
+    assert _keyed_otherwise(composite, ["a"])
+    assert _keyed_otherwise(composite, [])  # a keyless table must have no unique index left
+    assert _keyed_otherwise(info_with({"a": "ix1", "b": None}), ["a", "b"])
+    assert not _keyed_otherwise(info_with({"a": None, "b": None}), [])
+    assert not _keyed_otherwise({"fields": [{"id": "a", "type": "text"}]}, ["a"])  # the portal does not say

@@ -165,8 +165,7 @@ def _sync_datastore(
         have = [(f["id"], f.get("type")) for f in info.get("fields", []) if not f["id"].startswith("_")]
         want = [(f["id"], _pg_type(f["type"])) for f in fields]
         recreate = [i for i, _ in have] != [i for i, _ in want] or [t for _, t in have] != [t for _, t in want]
-        held_key = _table_key(info)  # a table keyed otherwise (e.g. on its first column by an older push)
-        recreate = recreate or (held_key is not None and held_key != set(key))
+        recreate = recreate or _keyed_otherwise(info, key)  # e.g. on its first column by an older push
     if info is None or recreate:
         plan = diff_rows(_empty_rows(names, key), wanted, key)
     elif previous is not None and key:  # without a key, deleting needs the portal's _id of each row
@@ -223,13 +222,19 @@ def _pg_type(datastore_type: str) -> str:
     )
 
 
-def _table_key(info: dict[str, Any]) -> set[str] | None:
-    """The columns of the table's unique key, from datastore_info's per-field schema (CKAN 2.11+;
-    None where the portal does not say). The pipeline creates no other index on data columns."""
+def _keyed_otherwise(info: dict[str, Any], key: list[str]) -> bool:
+    """Whether the table's indexes say it is keyed otherwise than `key`, from datastore_info's
+    per-field schema (CKAN 2.11+; a portal that does not say is taken at its word). Columns that
+    share an index name form one index; the key must be one of them, and a table without a key
+    must have none (the pipeline creates no other index on data columns)."""
     fields = [f for f in info.get("fields", []) if not f["id"].startswith("_")]
     if not fields or any(not isinstance(f.get("schema"), dict) for f in fields):
-        return None
-    return {f["id"] for f in fields if f["schema"].get("is_index")}
+        return False
+    indexes: dict[str, set[str]] = {}
+    for f in fields:
+        if f["schema"].get("is_index"):
+            indexes.setdefault(str(f["schema"].get("index_name")), set()).add(f["id"])
+    return set(key) not in indexes.values() if key else bool(indexes)
 
 
 def _dictionary_differs(info: dict[str, Any], fields: list[dict[str, Any]]) -> bool:
