@@ -292,7 +292,7 @@ class ThaiRules:
         table: dict[str, list[str]] = {}
         for code, row in self.districts.items():
             labels = {row["name_th"], row["name_en"], code, *filter(None, row["aliases"].split("|"))}
-            if row["name_th"].startswith("เมือง"):  # "อ.เมือง" in a row of its province
+            if code.endswith("01") and row["province_code"] != "TH-10":  # "อ.เมือง": the capital district
                 labels |= {"เมือง", "Mueang"}
             for label in labels:
                 table.setdefault(match_key(label), []).append(code)
@@ -332,6 +332,9 @@ class ThaiRules:
             inside = [c for c in codes if self.districts[c]["province_code"] == iso]
             if len(inside) == 1:
                 return inside[0], ""
+            if inside:
+                names = ", ".join(self.districts[c]["name_th"] for c in inside)
+                return None, f"{text!r} names several districts of {province} ({names}); the row must say which"
             return None, f"{text!r} is not a district of {province} (it is in {self._provinces_of(codes)})"
         if len(codes) == 1:
             return codes[0], ""

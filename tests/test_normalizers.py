@@ -347,3 +347,36 @@ def test_place_rules_run_once_per_distinct_row_tuple() -> None:
     codes, results = map_distinct_rows([a, b], lambda s, t: calls.append((s, t)) or s + t)
     assert sorted(calls) == [("x", "1"), ("x", "2"), ("y", "1")]
     assert [results[c] for c in codes[:5]] == ["x1", "y1", "x2", "x1", "y1"]
+
+
+def test_every_district_and_subdistrict_of_the_reference_reads_back_in_its_row() -> None:
+    """All 929 districts keyed with อำเภอ/อ./เขต or as a code, and all 7,451 subdistricts keyed with
+    ตำบล/ต./แขวง, read back as themselves beside their own province (and district): no name is
+    ambiguous where the row says where it is."""
+    from pipeline.dataset import Reference
+
+    ref = Reference(REFERENCE)
+    province_name = {row["iso_code"]: row["name_th"] for row in ref.provinces}
+    districts = {row["code"]: row for row in ref.districts}
+    keyed, provinces, expected, codes = [], [], [], []
+    for row in ref.districts:
+        kind = "เขต" if row["province_code"] == "TH-10" else "อำเภอ"
+        for text in (row["name_th"], kind + row["name_th"], f"{kind} {row['name_th']}", row["code"]):
+            keyed.append(text)
+            provinces.append(province_name[row["province_code"]])
+            expected.append(row["name_th"])
+            codes.append(row["code"])
+    assert demo("district", keyed, province=provinces) == expected
+    assert demo("district_code", expected, province=provinces) == codes
+    keyed, district_names, provinces, expected, codes = [], [], [], [], []
+    for row in ref.subdistricts:
+        parent = districts[row["district_code"]]
+        kind = "แขวง" if parent["province_code"] == "TH-10" else "ตำบล"
+        for text in (row["name_th"], kind + row["name_th"]):
+            keyed.append(text)
+            district_names.append(parent["name_th"])
+            provinces.append(province_name[parent["province_code"]])
+            expected.append(row["name_th"])
+            codes.append(row["code"])
+    assert demo("subdistrict", keyed, district=district_names, province=provinces) == expected
+    assert demo("subdistrict_code", expected, district=district_names, province=provinces) == codes
