@@ -6,6 +6,7 @@ loads them into typed objects that the stages share.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -213,6 +214,7 @@ def check_mapping(mapping: Any, table_schema: dict[str, Any], path: Path, refere
     for key in mapping:
         if key not in TOP_LEVEL_KEYS:
             problems.append(f"unknown key {key!r}; allowed at the top level: {', '.join(TOP_LEVEL_KEYS)}")
+    problems.extend(_top_level_problems(mapping))
     entries = mapping.get("fields") or {}
     if not isinstance(entries, dict):
         raise ConfigError(f"{path}: `fields` must map field names to their settings")
@@ -248,6 +250,38 @@ def check_mapping(mapping: Any, table_schema: dict[str, Any], path: Path, refere
         if desc["name"] in enums:
             desc["constraints"] = {**(desc.get("constraints") or {}), "enum": enums[desc["name"]]}
     return table_schema
+
+
+CSV_OPTIONS = ("encoding", "delimiter")
+
+
+def _top_level_problems(mapping: dict[str, Any]) -> list[str]:
+    """Shapes of `personal_data`, `csv` and `resource`."""
+    problems = []
+    personal = mapping.get("personal_data")
+    if personal is not None and not (isinstance(personal, list) and all(isinstance(v, str) for v in personal)):
+        problems.append(f"personal_data must be a list of header labels; got {personal!r}")
+    options = mapping.get("csv")
+    if options is not None:
+        if not isinstance(options, dict):
+            problems.append(f"csv must be a mapping such as {{encoding: cp874, delimiter: ';'}}; got {options!r}")
+        else:
+            for key in options:
+                if key not in CSV_OPTIONS:
+                    problems.append(f"unknown csv option {key!r}; allowed: {', '.join(CSV_OPTIONS)}")
+            encoding = options.get("encoding")
+            if encoding is not None:
+                try:
+                    codecs.lookup(str(encoding))
+                except LookupError:
+                    problems.append(f"csv encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, cp874)")
+            delimiter = options.get("delimiter")
+            if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1):
+                problems.append(f"csv delimiter must be one character; got {delimiter!r}")
+    resource = mapping.get("resource")
+    if resource is not None and not isinstance(resource, str):
+        problems.append(f"resource must be the resource's name; got {resource!r}")
+    return problems
 
 
 def _field_problems(name: str, extra: dict[str, Any], schema_fields: dict[str, Any], names: list[Any]) -> list[str]:

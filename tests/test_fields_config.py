@@ -290,3 +290,23 @@ def test_generated_wrong_settings_are_config_errors(tmp_path: Path, data: st.Dat
         assert f"field {field!r}" in str(exc) or "wait on each other" in str(exc)
         return
     assert key in allowed, f"unknown key {key!r} was accepted"
+
+
+@pytest.mark.parametrize(
+    ("top", "expected"),
+    [
+        ({"personal_data": "อีเมล"}, "personal_data must be a list"),
+        ({"csv": {"encoding": "thai-ascii"}}, "csv encoding 'thai-ascii'"),
+        ({"csv": {"delimiter": ";;"}}, "csv delimiter must be one character"),
+        ({"csv": {"sep": ";"}}, "unknown csv option 'sep'"),
+        ({"csv": "cp874"}, "csv must be a mapping"),
+        ({"resource": ["records"]}, "resource must be"),
+    ],
+)
+def test_bad_top_level_settings(tmp_path: Path, top: dict[str, Any], expected: str) -> None:
+    assert expected in load_error(tmp_path, {**VALID, **top})
+
+
+def test_good_csv_options_load(tmp_path: Path) -> None:
+    spec = load_dataset(make_schemas(tmp_path, {**VALID, "csv": {"encoding": "cp874", "delimiter": ";"}}), "records")
+    assert spec.csv_options == {"encoding": "cp874", "delimiter": ";"}
