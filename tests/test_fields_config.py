@@ -260,7 +260,9 @@ def valid_settings(draw: st.DrawFn, field: str) -> dict[str, Any]:
     return settings
 
 
-@settings(max_examples=150, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_generated_valid_settings_load(tmp_path: Path, data: st.DataObject) -> None:
     fields = {name: data.draw(valid_settings(name)) for name in FIELD_NAMES}
@@ -271,7 +273,9 @@ def test_generated_valid_settings_load(tmp_path: Path, data: st.DataObject) -> N
         assert "wait on each other" in str(exc)
 
 
-@settings(max_examples=150, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     data=st.data(),
     key=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12),

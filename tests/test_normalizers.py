@@ -157,7 +157,7 @@ def test_units_are_per_field() -> None:
     assert demo("number", ["12.5%"], units=["%"]) == ["12.5"]
 
 
-@settings(max_examples=300, derandomize=True)
+@settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-(10**12), max_value=10**12))
 def test_number_reads_every_grouped_form_of_a_decimal(value: Decimal) -> None:
     """Any decimal written with separators, Thai digits, ฿ and a Unicode minus reads back as itself."""
@@ -170,7 +170,7 @@ def test_number_reads_every_grouped_form_of_a_decimal(value: Decimal) -> None:
         assert Decimal(published) == value and "," not in published and "e" not in published.lower()
 
 
-@settings(max_examples=300, derandomize=True)
+@settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.text(alphabet="0123456789,.-+ ๑๒", max_size=12))
 def test_number_never_invents_a_value(keyed: str) -> None:
     """A published number is either the value the text means, or the text is kept as keyed."""
