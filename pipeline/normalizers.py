@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -810,13 +810,21 @@ def demo_problems(name: str, values: Sequence[str], reference: Path | None = Non
     ]
 
 
+@lru_cache(maxsize=4)
+def _demo_rules(reference: Path) -> ThaiRules:
+    """One set of rules per reference folder: building the subdistrict index costs a fraction of a second."""
+    from pipeline.dataset import Reference
+
+    return ThaiRules(Reference(reference))
+
+
 def _demo(
     name: str, values: Sequence[str], reference: Path | None, options: dict[str, Any]
 ) -> tuple[list[str], list[Problem]]:
-    from pipeline.dataset import FieldSpec, Reference
+    from pipeline.dataset import FieldSpec
 
     entry = REGISTRY[name]
-    rules = ThaiRules(Reference(reference or DEMO_REFERENCE))
+    rules = _demo_rules(reference or DEMO_REFERENCE)
     index = pd.RangeIndex(len(values))
     done = {}
     plain: dict[str, Any] = {}
