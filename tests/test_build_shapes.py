@@ -196,3 +196,46 @@ def test_wrong_places_and_unreadable_numbers_are_named_by_cell(tmp_path: Path, c
     text = json.dumps(report, ensure_ascii=False)
     assert "is not a district of เชียงใหม่" in text and "is not a subdistrict of district เมืองเชียงใหม่" in text
     assert not (tmp_path / "pub" / "training").exists()
+
+
+def test_boolean_writes_the_schemas_own_true_and_false_values(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    fields = [
+        {"name": "record_id", "type": "string", "title": "รหัส", "constraints": {"required": True, "unique": True}},
+        {"name": "open", "type": "boolean", "title": "เปิดบริการ", "trueValues": ["เปิด"], "falseValues": ["ปิด"]},
+        {"name": "visitors", "type": "integer", "title": "ผู้ใช้บริการ"},
+    ]
+    mapping = {
+        "fields": {
+            "record_id": {"normalize": "identifier"},
+            "open": {"normalize": "boolean"},
+            "visitors": {"normalize": "integer", "units": ["คน"]},
+        }
+    }
+    schemas = make_schemas(tmp_path, mapping, fields, name="libraries")
+    raw = tmp_path / "raw"
+    rows = [
+        ["รหัส", "เปิดบริการ", "ผู้ใช้บริการ"],
+        ["a", "✓", "๑,๒๐๐ คน"],
+        ["b", "ไม่ใช่", "0"],
+        ["c", "เปิด", "−0"],
+        ["d", "", ""],
+    ]
+    write_xlsx(raw / "libraries" / "libraries.xlsx", {"ห้องสมุด": rows})
+    code = main(
+        [
+            "build",
+            "--raw-dir",
+            str(raw),
+            "--published-dir",
+            str(tmp_path / "pub"),
+            "--reports-dir",
+            str(tmp_path / "rep"),
+        ]
+        + ["--schemas-dir", str(schemas)]
+    )
+    assert code == 0, capsys.readouterr().err
+    published = tmp_path / "pub" / "libraries"
+    rows_out = list(csv.DictReader(io.StringIO((published / "records.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["open"], r["visitors"]) for r in rows_out] == [("เปิด", "1200"), ("ปิด", "0"), ("เปิด", "0"), ("", "")]
+    report = frictionless_validate(str(published / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
