@@ -209,6 +209,9 @@ def check_mapping(mapping: Any, table_schema: dict[str, Any], path: Path, refere
     """Every mistake of a fields.yaml at once, as one ConfigError; else the Table Schema with the
     enums `enum_from` asks for filled in (a copy: the file on disk is not changed)."""
     problems: list[str] = []
+    fields = table_schema.get("fields") if isinstance(table_schema, dict) else None
+    if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in fields):
+        raise ConfigError(f"{path.parent}: the Table Schema's `fields` must be a list of objects, each with a name")
     if not isinstance(mapping, dict):
         raise ConfigError(f"{path}: expected a mapping with the keys {', '.join(TOP_LEVEL_KEYS)}")
     for key in mapping:

@@ -314,3 +314,10 @@ def test_bad_top_level_settings(tmp_path: Path, top: dict[str, Any], expected: s
 def test_good_csv_options_load(tmp_path: Path) -> None:
     spec = load_dataset(make_schemas(tmp_path, {**VALID, "csv": {"encoding": "cp874", "delimiter": ";"}}), "records")
     assert spec.csv_options == {"encoding": "cp874", "delimiter": ";"}
+
+
+@pytest.mark.parametrize("fields", [{"a": {}}, [{"type": "string"}], ["name"]])
+def test_a_table_schema_without_named_fields_is_a_config_error(tmp_path: Path, fields: Any) -> None:
+    schemas = make_schemas(tmp_path, {"fields": {}}, fields)
+    with pytest.raises(ConfigError, match="must be a list of objects, each with a name"):
+        load_dataset(schemas, "records")
