@@ -1,10 +1,11 @@
 """Stage 3, normalize: turn hand-keyed text into the schema's canonical values.
 
-Vectorized: text cleaning runs as pandas/pyarrow string kernels over whole columns, and
-the parse-heavy rules (years, dates, provinces, organization names) run once per
-*distinct* value (`pd.factorize` -> rule -> `take`): these columns repeat a lot, so a
-million rows cost a few thousand rule calls. A value no rule can read is kept as
-cleaned text, so validation reports it against the schema with its cell.
+Text is cleaned by pandas/pyarrow string kernels over whole columns, then each field goes
+through the normalizer its fields.yaml names (`pipeline/normalizers.py`, the registry), in an
+order where a field comes after the fields it reads (derived_from, a district's province, the
+field whose `fills` fill it). Parse-heavy rules run once per *distinct* value (`pd.factorize`
+-> rule -> `take`), so a million rows cost a few thousand rule calls. A value no rule can
+read is kept as cleaned text, so validation reports it against the schema with its cell.
 """
 
 from __future__ import annotations
