@@ -126,11 +126,6 @@ class Column:
     def option(self, name: str, default: Any = None) -> Any:
         return self.field.options.get(name, default)
 
-    def other(self, option: str) -> pd.Series | None:
-        """The normalized column of the field an option names (None when the option is unset)."""
-        name = self.field.options.get(option)
-        return self.done[name] if name else None
-
     def flag(self, mask: np.ndarray, messages: Sequence[str] | str, rule: str, related: str = "") -> None:
         """Report the rows in `mask` (messages per flagged row, or one for all)."""
         positions = np.flatnonzero(mask)
