@@ -37,10 +37,13 @@ def main(checkout: Path, commit: str = "HEAD") -> None:
     with (HERE / "th-provinces.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             provinces[row["iso_code"].removeprefix("TH-")] = row["name_th"]
+    source_provinces = {r["id"]: r["name_th"].strip() for r in source_rows(checkout, commit, "formats/csv/provinces.csv")}
     districts = []
     for r in source_rows(checkout, commit, "formats/csv/districts.csv"):
         code = r["id"].strip()
         assert re.fullmatch(r"[0-9]{4}", code) and code[:2] in provinces, code
+        # the code's first two digits name the same province in both tables
+        assert source_provinces[r["province_id"]] == provinces[code[:2]], (code, source_provinces[r["province_id"]])
         name, alias = split_alias(r["name_th"])
         if code.startswith("10"):  # Bangkok: เขตพระนคร -> พระนคร (the เขต is the kind, as อำเภอ elsewhere)
             name = name.removeprefix("เขต")
