@@ -37,7 +37,9 @@ def main(checkout: Path, commit: str = "HEAD") -> None:
     with (HERE / "th-provinces.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             provinces[row["iso_code"].removeprefix("TH-")] = row["name_th"]
-    source_provinces = {r["id"]: r["name_th"].strip() for r in source_rows(checkout, commit, "formats/csv/provinces.csv")}
+    source_provinces = {
+        r["id"]: r["name_th"].strip() for r in source_rows(checkout, commit, "formats/csv/provinces.csv")
+    }
     districts = []
     for r in source_rows(checkout, commit, "formats/csv/districts.csv"):
         code = r["id"].strip()
