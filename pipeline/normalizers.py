@@ -197,7 +197,12 @@ class ThaiRules:
 
     # -- single-value rules (called once per distinct value) -------------------------
 
+    # how pandas and numpy print a missing number: in a province column it means "empty", not น่าน (Nan)
+    _MISSING_NOT_NAN = frozenset({"NaN", "nan"})
+
     def province(self, text: str) -> str | None:
+        if text in self._MISSING_NOT_NAN:
+            return None
         key = match_key(text)
         key = re.sub(r"^(?:จังหวัด|จ\.)", "", key)
         return self.province_by_key.get(key)

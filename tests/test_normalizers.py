@@ -422,3 +422,53 @@ def test_every_district_and_subdistrict_of_the_reference_reads_back_in_its_row()
             codes.append(row["code"])
     assert demo("subdistrict", keyed, district=district_names, province=provinces) == expected
     assert demo("subdistrict_code", expected, district=district_names, province=provinces) == codes
+
+
+HOSTILE = [
+    "",
+    "\x00",
+    "\x1f",
+    "=cmd|' /C calc'!A0",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "🙂",
+    "\u202eอำเภอ",
+    "NaN",
+    "None",
+    "null",
+    "-",
+    "—",
+    "٣٢",  # Arabic-Indic digits: not Thai, not read as a number
+    "３２",  # fullwidth digits: idem
+    "1e309",
+    "ก" * 5000,
+    "1" * 5000,
+    "๐" * 50,
+    "อ.",
+    "ต.",
+    "เขต",
+    "แขวง",
+    "อำเภอ" * 10,
+    "จ.",
+]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_hostile_values_never_crash_and_are_never_invented(name: str) -> None:
+    """Every normalizer takes any text: it returns one value per row, and a value it cannot read
+    is the cleaned text as keyed (derived codes: empty), never something made up."""
+    context = {"province": ["เชียงใหม่"] * len(HOSTILE), "district": ["เมืองเชียงใหม่"] * len(HOSTILE)}
+    options = {k: v for k, v in context.items() if k in REGISTRY[name].field_options or REGISTRY[name].derived}
+    if name == "lookup":
+        options["lookup"] = {"ได้รับการคัดเลือก": ["ผ่าน"]}
+    out = demo(name, HOSTILE, **options)
+    assert len(out) == len(HOSTILE) and all(isinstance(v, str) for v in out)
+    cleaned = demo("text", HOSTILE)
+    assert out[0] == "", "empty stays empty"
+    for keyed, value in zip(cleaned[1:], out[1:], strict=True):
+        if REGISTRY[name].derived:
+            assert value == "" or value.isdigit() or value.startswith("TH-")
+        elif name in ("number", "integer"):
+            assert value == keyed or Decimal(value) == read_number(keyed)
+        elif name not in ("text", "identifier"):
+            assert value == keyed, (keyed[:20], value[:20])
