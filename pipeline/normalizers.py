@@ -440,8 +440,9 @@ def number_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-TRUE_WORDS = ("true", "yes", "y", "ใช่", "มี", "จริง", "✓", "✔", "☑")
-FALSE_WORDS = ("false", "no", "n", "ไม่ใช่", "ไม่มี", "ไม่จริง", "✗", "✘", "☒")
+# 1 and 0 as Frictionless reads them by default; the rest as Thai forms are filled in
+TRUE_WORDS = ("true", "yes", "y", "1", "ใช่", "มี", "จริง", "✓", "✔", "☑")
+FALSE_WORDS = ("false", "no", "n", "0", "ไม่ใช่", "ไม่มี", "ไม่จริง", "✗", "✘", "☒")
 
 
 # -- the normalizers ------------------------------------------------------------------------
@@ -583,7 +584,7 @@ def _mask(values: pd.Series) -> np.ndarray:
 
 @normalizer(
     "boolean",
-    reads="ใช่/ไม่ใช่, มี/ไม่มี, ✓/✗, true/false, yes/no and the field's own words",
+    reads="ใช่/ไม่ใช่, มี/ไม่มี, ✓/✗, true/false, yes/no, 1/0 and the field's own words",
     writes="true / false (or the Table Schema's first trueValues / falseValues)",
     options={
         "true_words": "more words meaning yes for this field, e.g. [ผ่าน, เปิด]",

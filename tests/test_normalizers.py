@@ -255,7 +255,9 @@ def test_numbers_column_with_many_rows_keeps_order_and_plain_values() -> None:
         ("", ""),
         ("อาจจะ", "อาจจะ"),
         ("ใช่ไหม", "ใช่ไหม"),
-        ("1", "1"),  # numbers are not yes/no unless the field says so
+        ("1", "true"),  # as Frictionless reads them by default
+        ("0", "false"),
+        ("2", "2"),
         ("ไม่", "ไม่"),
     ],
 )
