@@ -797,10 +797,10 @@ def _place_codes(
     codes, results = map_distinct_rows(columns, rule)
     found = spread(codes, [r[0] for r in results], column.text.index)
     if flag:
-        why = np.array([r[1] for r in results], dtype=object)[codes]
-        bad = why != ""
+        bad = np.array([bool(r[1]) for r in results], dtype=bool)[codes]  # per distinct tuple, then per row
+        messages = [results[c][1] for c in codes[bad].tolist()]  # flagged rows only
         related = next((source.options[o] for o in context if source.options.get(o)), "")
-        column.flag(bad, why[bad].tolist(), f"{source.name} lies in the row's {related or 'place'}", related)
+        column.flag(bad, messages, f"{source.name} lies in the row's {related or 'place'}", related)
     return found
 
 
