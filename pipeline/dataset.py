@@ -152,14 +152,16 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
                 title=desc.get("title", ""),
                 constraints=desc.get("constraints", {}),
                 normalize=entry.name,
-                aliases=tuple(extra.get("aliases", ())),
-                derived_from=extra.get("derived_from", ""),
-                lookup=extra.get("lookup", {}),
+                aliases=tuple(extra.get("aliases") or ()),  # a key left empty (`aliases:`) means none
+                derived_from=extra.get("derived_from") or "",
+                lookup=extra.get("lookup") or {},
                 column_optional=bool(extra.get("column_optional", False)),
-                cell_fallback=tuple(extra.get("cell_fallback", ())),
-                fills=dict(extra.get("fills", {})),
-                may_contain=tuple(extra.get("may_contain", ())),
-                options={k: v for k, v in extra.items() if k in entry.options and k not in GENERIC_KEYS},
+                cell_fallback=tuple(extra.get("cell_fallback") or ()),
+                fills=dict(extra.get("fills") or {}),
+                may_contain=tuple(extra.get("may_contain") or ()),
+                options={
+                    k: v for k, v in extra.items() if k in entry.options and k not in GENERIC_KEYS and v is not None
+                },
                 descriptor=desc,
             )
         )
@@ -237,7 +239,7 @@ def check_mapping(mapping: Any, table_schema: dict[str, Any], path: Path, refere
             continue
         problems.extend(f"{where}: {p}" for p in _field_problems(field_name, extra, schema_fields, names))
         source = extra.get("enum_from")
-        if source in REFERENCE_ENUMS:
+        if isinstance(source, str) and source in REFERENCE_ENUMS:
             values = reference.enum(source)
             given = (schema_fields[field_name].get("constraints") or {}).get("enum")
             if given is not None and given != values:
@@ -347,12 +349,11 @@ def _field_problems(name: str, extra: dict[str, Any], schema_fields: dict[str, A
         ):
             problems.append(f"lookup must map each canonical value to a list of spellings; got {lookup!r}")
     source = extra.get("enum_from")
-    if source is not None and source not in REFERENCE_ENUMS:
+    if source is not None and not (isinstance(source, str) and source in REFERENCE_ENUMS):
         problems.append(f"unknown enum_from {source!r}; allowed: {', '.join(REFERENCE_ENUMS)}")
-    if kind == "boolean":
-        both = {match_key(w) for w in extra.get("true_words") or ()} & {
-            match_key(w) for w in extra.get("false_words") or ()
-        }
+    words = [extra.get("true_words") or [], extra.get("false_words") or []]
+    if kind == "boolean" and all(isinstance(w, list) and all(isinstance(v, str) for v in w) for w in words):
+        both = {match_key(w) for w in words[0]} & {match_key(w) for w in words[1]}
         if both:
             problems.append(f"words in both true_words and false_words: {', '.join(sorted(both))}")
     return problems

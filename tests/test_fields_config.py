@@ -278,11 +278,25 @@ def test_generated_valid_settings_load(tmp_path: Path, data: st.DataObject) -> N
 )
 @given(
     data=st.data(),
-    key=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12),
-    value=st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)),
+    key=st.one_of(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12),
+        st.sampled_from(sorted({*GENERIC_KEYS, *(o for e in REGISTRY.values() for o in e.options)})),
+    ),
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.text(max_size=5),
+        st.sampled_from(FIELD_NAMES),
+        st.lists(st.one_of(st.integers(), st.text(max_size=3), st.sampled_from(FIELD_NAMES)), max_size=3),
+        st.dictionaries(
+            st.sampled_from(["type", "province", "x"]), st.one_of(st.integers(), st.sampled_from(FIELD_NAMES))
+        ),
+        st.lists(st.lists(st.integers(), max_size=1), max_size=2),
+    ),
 )
 def test_generated_wrong_settings_are_config_errors(tmp_path: Path, data: st.DataObject, key: str, value: Any) -> None:
-    """An unknown key (or a known one with a value of the wrong shape) is a ConfigError, never another exception."""
+    """An unknown key, or a known one with a value of any shape, loads or is a ConfigError: never another exception."""
     field = data.draw(st.sampled_from(FIELD_NAMES))
     settings = data.draw(valid_settings(field))
     settings[key] = value
