@@ -261,7 +261,7 @@ def valid_settings(draw: st.DrawFn, field: str) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=150, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=50, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_generated_valid_settings_load(tmp_path: Path, data: st.DataObject) -> None:
