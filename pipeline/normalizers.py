@@ -141,6 +141,18 @@ def keep_unread(text: pd.Series, distinct: tuple[np.ndarray, Sequence[str | None
     return result.where(result.notna(), text).fillna("")
 
 
+def _reference_values(column: Column, distinct: tuple[np.ndarray, Sequence[str | None]], table: str) -> pd.Series:
+    """`keep_unread` for values from a reference table; when the field has no enum (`enum_from: <table>`
+    gives it one), a value not in the table is flagged here, as validation would not see it."""
+    if "enum" not in column.field.constraints:
+        codes, results = distinct
+        unread = np.array([r is None for r in results], dtype=bool)[codes] & _mask(column.text != "")
+        column.flag(
+            unread, f"not in schemas/reference ({table}); `enum_from: {table}` lets Frictionless check it too", table
+        )
+    return keep_unread(column.text, distinct)
+
+
 # -- Thai rules built from schemas/reference/ -------------------------------------------------
 
 
@@ -650,7 +662,7 @@ def province(column: Column) -> pd.Series:
     >>> demo("province", ["จ.ภูเก็ต", "กทม.", "Chiang Mai", "สุราษฎร์ ธานี", "ภูเก้ต"])
     ['ภูเก็ต', 'กรุงเทพมหานคร', 'เชียงใหม่', 'สุราษฎร์ธานี', 'ภูเก้ต']
     """
-    return keep_unread(column.text, map_distinct(column.text, column.rules.province))
+    return _reference_values(column, map_distinct(column.text, column.rules.province), "provinces")
 
 
 @normalizer(
@@ -681,7 +693,7 @@ def local_government_type(column: Column) -> pd.Series:
     >>> demo("local_government_type", ["อบต.", "เทศบาล ตำบล", "ทน.", "หมู่บ้าน"])
     ['องค์การบริหารส่วนตำบล', 'เทศบาลตำบล', 'เทศบาลนคร', 'หมู่บ้าน']
     """
-    return keep_unread(column.text, map_distinct(column.text, column.rules.government_type))
+    return _reference_values(column, map_distinct(column.text, column.rules.government_type), "local_government_types")
 
 
 @normalizer(

@@ -173,6 +173,7 @@ def test_wrong_places_and_unreadable_numbers_are_named_by_cell(tmp_path: Path, c
         ["BAD-2", "เชียงใหม่", "อ.เมือง", "สีลม", "12.3.4", "2.5", "ใช่"],  # a Bangkok subdistrict; no integer
         ["BAD-3", "ลำพูน", "ฝาง", "", "100", "10", "ไม่ใช่"],  # ฝาง is in เชียงใหม่
         ["BAD-4", "เชียงใหม่", "ไม่มีอำเภอนี้", "", "฿1,000", "๓๒ คน", "ใช่"],  # unknown district
+        ["BAD-5", "เชียงใหมม", "ฝาง", "", "1", "1", "ใช่"],  # misspelt province: its enum names it, once
     ]
     code, _out, err = run(tmp_path, [*keyed, *bad], capsys)
     assert code == 1
@@ -192,6 +193,8 @@ def test_wrong_places_and_unreadable_numbers_are_named_by_cell(tmp_path: Path, c
         (f"C{first + 2}", "district"),  # ฝาง in ลำพูน
         (f"C{first + 3}", "district"),  # unknown
     } <= found, err
+    province_errors = [line for line in err.splitlines() if f"B{first + 4} [province]" in line]
+    assert len(province_errors) == 1 and "allowed values" in province_errors[0], err
     report = json.loads((tmp_path / "rep" / "training" / "validation.json").read_text(encoding="utf-8"))
     text = json.dumps(report, ensure_ascii=False)
     assert "is not a district of เชียงใหม่" in text and "is not a subdistrict of district เมืองเชียงใหม่" in text

@@ -260,9 +260,7 @@ def valid_settings(draw: st.DrawFn, field: str) -> dict[str, Any]:
     return settings
 
 
-@settings(
-    max_examples=50, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=50, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_generated_valid_settings_load(tmp_path: Path, data: st.DataObject) -> None:
     fields = {name: data.draw(valid_settings(name)) for name in FIELD_NAMES}

@@ -265,6 +265,15 @@ def test_boolean_words(keyed: str, expected: str) -> None:
     assert demo("boolean", [keyed]) == [expected]
 
 
+def test_reference_values_no_enum_catches_are_flagged_by_the_normalizer() -> None:
+    """Without an enum (enum_from) validation would let a misspelt province through: the normalizer says so."""
+    assert demo("province", ["ภูเก้ต", "ภูเก็ต"]) == ["ภูเก้ต", "ภูเก็ต"]
+    (problem,) = demo_problems("province", ["ภูเก้ต", "ภูเก็ต", ""])
+    assert problem.startswith("row 0: not in schemas/reference (provinces)") and "enum_from: provinces" in problem
+    (problem,) = demo_problems("local_government_type", ["หมู่บ้าน", "อบต."])
+    assert problem.startswith("row 0: not in schemas/reference (local_government_types)")
+
+
 def test_boolean_per_field_words_and_schema_values() -> None:
     assert demo("boolean", ["ผ่าน", "ไม่ผ่าน", "1", "0"], true_words=["ผ่าน", "1"], false_words=["ไม่ผ่าน", "0"]) == [
         "true",
