@@ -297,9 +297,9 @@ def test_generated_wrong_settings_are_config_errors(tmp_path: Path, data: st.Dat
     """An unknown key, or a known one with a value of any shape, loads or is a ConfigError: never another exception."""
     field = data.draw(st.sampled_from(FIELD_NAMES))
     settings = data.draw(valid_settings(field))
+    allowed = {*GENERIC_KEYS, *REGISTRY[settings["normalize"]].options}
     settings[key] = value
     schemas = make_schemas(tmp_path, {"fields": {field: settings}})
-    allowed = {*GENERIC_KEYS, *REGISTRY[settings["normalize"]].options}
     try:
         load_dataset(schemas, "records")
     except ConfigError as exc:
