@@ -460,7 +460,7 @@ FALSE_WORDS = ("false", "no", "n", "0", "ไม่ใช่", "ไม่มี",
 # -- the normalizers ------------------------------------------------------------------------
 
 
-@normalizer("text", reads="any text", writes="the cleaned text", example=("ระบบ\u00a0\u00a0ทดสอบ\u200b", "ระบบ ทดสอบ"))
+@normalizer("text", reads="any text", writes="the cleaned text", example=("ระบบ   ทดสอบ", "ระบบ ทดสอบ"))
 def text(column: Column) -> pd.Series:
     """Text as keyed, cleaned: spaces trimmed and collapsed, zero-width characters removed, sara am composed.
 
