@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pipeline.ckan import Desired, Portal, canonical_rows, diff_rows, fit_to_portal_schema, primary_key, read_token
 from pipeline.ckan.connection import check_url
 from pipeline.ckan.datastore import _delete_filters, _keyed_otherwise
+from pipeline.ckan.desired import _outside
 from pipeline.cli import dataset_name
 from pipeline.errors import ConfigError
 
@@ -208,3 +209,54 @@ def test_a_table_is_keyed_otherwise_only_when_its_indexes_say_so() -> None:
     assert _keyed_otherwise(info_with({"a": "ix1", "b": None}), ["a", "b"])
     assert not _keyed_otherwise(info_with({"a": None, "b": None}), [])
     assert not _keyed_otherwise({"fields": [{"id": "a", "type": "text"}]}, ["a"])  # the portal does not say
+
+
+segment = st.text(alphabet="abcกข0_-. ", min_size=1, max_size=8).filter(
+    lambda s: s.strip(" .") != "" and s not in (".", "..")
+)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    parts=st.lists(segment, min_size=1, max_size=3),
+    hostile=st.sampled_from(["", "/", "../", "x/../../", "..\\", "C:\\"]),
+)
+def test_resource_paths_are_confined_to_the_dataset_folder(
+    tmp_path_factory: pytest.TempPathFactory, parts: list[str], hostile: str
+) -> None:
+    """A path naming a file inside the folder passes (`a..b.csv` too); one that leaves it never does."""
+    root = tmp_path_factory.mktemp("pub")
+    folder = root / "ds"
+    target = folder.joinpath(*parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("x", encoding="utf-8")
+    (root / parts[-1]).write_text("outside", encoding="utf-8")  # what `../` would reach
+    path = hostile + "/".join(parts)
+    assert (_outside(folder, path) == "") == (hostile == "")
+
+
+def test_a_link_out_of_the_dataset_folder_is_refused_and_one_inside_is_not(tmp_path: Path) -> None:
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "entries.csv").write_text("x", encoding="utf-8")
+    (tmp_path / "secret.txt").write_text("s", encoding="utf-8")
+    (folder / "out.csv").symlink_to(tmp_path / "secret.txt")
+    (folder / "in.csv").symlink_to(folder / "entries.csv")
+    (folder / "dir").symlink_to(tmp_path)
+    assert _outside(folder, "in.csv") == ""
+    assert "outside" in _outside(folder, "out.csv")
+    assert "outside" in _outside(folder, "dir/secret.txt")
+    assert _outside(folder, "missing.csv") and _outside(folder, "") and _outside(folder, None)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(octets=st.tuples(*[st.integers(0, 255)] * 4), port=st.integers(1, 65535))
+def test_plain_http_is_allowed_to_loopback_addresses_only(octets: tuple[int, ...], port: int) -> None:
+    host = ".".join(map(str, octets))
+    url = f"http://{host}:{port}"
+    if octets[0] == 127:
+        check_url(url)
+    else:
+        with pytest.raises(ConfigError, match="clear text"):
+            check_url(url)
+        check_url(f"https://{host}:{port}")
