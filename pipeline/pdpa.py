@@ -107,25 +107,39 @@ def valid_national_id(digits: str) -> bool:
 
 
 def _number_kinds(run: str) -> set[str]:
-    """Phone / national ID in one run of digits and separators: the whole run, or any
-    stretch of its digit groups (two numbers keyed with only a space between them)."""
+    """Phone / national ID in one run of digits and separators: the whole run, or a stretch
+    of its digit groups (a phone after a list number, two phones keyed one after the other).
+    A phone is grouped as people key one: a first group of at most 4 digits ("0", "02",
+    "081", "0812") and then groups of 3 or more ("234-5678"), or all digits glued; so the
+    digits of a date and time ("25.09.2566 10.30") or a budget code do not make a phone."""
     plus = run.lstrip("(\uff08").startswith(("+", "\uff0b"))
     groups = [g.translate(_TO_ASCII) for g in re.findall(f"{DIGIT}+", run)]
     found = set()
     for i in range(len(groups)):
-        digits = ""
-        for j in range(i, len(groups)):
-            digits += groups[j]
+        for j in range(i + 1, len(groups) + 1):
+            stretch = groups[i:j]
+            digits = "".join(stretch)
             if len(digits) > 14:
                 break
             if len(digits) == 13 and valid_national_id(digits):
                 found.add("national_id")
-            national = digits
-            if digits.startswith("66") and (plus and i == 0 or groups[i] == "66"):
-                national = "0" + digits[2:]
-                if national.startswith("00"):  # +66 (0) 81 …
+            if stretch[0] == "66" or (plus and i == 0 and stretch[0].startswith("66")):
+                national = [stretch[0][2:], *stretch[1:]] if len(stretch[0]) > 2 else stretch[1:]
+                national = [g for g in national if g]
+                if national and national[0] == "0":  # +66 (0) 81 …: the trunk 0 keyed in brackets
                     national = national[1:]
-            if LANDLINE_OR_MOBILE.fullmatch(national):
+                if not national:
+                    continue
+                national = ["0" + national[0], *national[1:]]
+            else:
+                national = stretch
+            number = "".join(national)
+            grouped = (
+                len(national) == 1
+                or (len(national[0]) <= 4 and all(len(g) >= 3 for g in national[1:]))
+                or (national[0] == "0" and all(len(g) >= 3 for g in national[1:]))
+            )
+            if grouped and LANDLINE_OR_MOBILE.fullmatch(number):
                 found.add("phone")
     return found
 

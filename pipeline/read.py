@@ -398,7 +398,9 @@ def _guess(data: bytes) -> str:
         best = from_bytes(data[:65536]).best()
     except Exception:  # a guess for a message only: never let it fail the read
         return ""
-    return f"; it looks like {best.encoding}" if best is not None and best.encoding not in ("cp874", "tis_620") else ""
+    if best is None or best.encoding in ("cp874", "tis_620", "ascii", "utf_8"):
+        return "; its code page could not be guessed (Latin-1/Windows-1252 is common)"
+    return f"; it looks like {best.encoding}" + (f" ({best.language})" if best.language != "Unknown" else "")
 
 
 def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: Progress) -> SheetGrid:
