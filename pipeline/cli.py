@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import __version__, run
 from pipeline.errors import PipelineError
+from pipeline.issues import printable
 from pipeline.progress import Progress
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
@@ -239,7 +240,7 @@ def _fail(message: str, as_json: bool, code: int) -> None:
     if as_json:
         print(json.dumps({"ok": False, "error": message, "exit_code": code}, ensure_ascii=False))
     else:
-        print(f"Error: {message}", file=sys.stderr)
+        print(f"Error: {printable(message)}", file=sys.stderr)
 
 
 def _result_json(result: run.DatasetResult) -> dict[str, object]:
@@ -256,7 +257,7 @@ def _result_json(result: run.DatasetResult) -> dict[str, object]:
 def _print_result(result: run.DatasetResult) -> None:
     s = result.summary
     if result.status == "unchanged":
-        print(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped")
+        print(printable(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped"))
         return
     out = sys.stdout if result.status != "invalid" else sys.stderr
     for printed, issue in enumerate(result.issues):
@@ -272,8 +273,8 @@ def _print_result(result: run.DatasetResult) -> None:
         f"{s.duplicates_dropped} duplicate(s) dropped, "
         f"{errors} error(s), {warnings} warning(s)"
     )
-    print(line, file=out)
+    print(printable(line), file=out)
     if result.published:
-        print(f"  published: {result.published}", file=out)
+        print(printable(f"  published: {result.published}"), file=out)
     if result.report:
-        print(f"  report:    {result.report}", file=out)
+        print(printable(f"  report:    {result.report}"), file=out)

@@ -195,7 +195,7 @@ def _read_xlsx(
         raise ReadError(f"{display_name}: cannot open workbook: {_short(exc)}") from exc
     for name in reader.sheet_names:
         try:
-            progress.step(f"reading {display_name} › {name}")
+            progress.step(printable(f"reading {display_name} › {name}"))
             sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
             if sheet.visible != "visible":
                 continue
