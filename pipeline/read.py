@@ -120,6 +120,8 @@ def _not_read(path: Path, raw_dir: Path, resource: str) -> tuple[str, str] | Non
         return "warning", "an office lock file (is the workbook open?); skipped"
     if name.startswith(".") or name in SYSTEM_FILES:
         return "warning", "a hidden or system file; skipped"
+    if any(part.startswith(".") for part in inside[:-1]):
+        return "warning", "in a hidden folder; skipped"
     if suffix in UNSUPPORTED_SUFFIXES:
         return "error", UNSUPPORTED_SUFFIXES[suffix]
     if suffix not in SUPPORTED_SUFFIXES:

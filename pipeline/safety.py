@@ -37,6 +37,7 @@ CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
 CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]+</(?:\w+:)?v>|<(?:\w+:)?is>")  # <v/> and <v></v> hold nothing
 DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?"')
 MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
+EXPONENT_VALUE = re.compile(rb"<(?:\w+:)?v>-?[0-9.]+[eE]-")  # a cell value like 1.5E-10
 CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
 
 
@@ -220,8 +221,8 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                 edge = carry[-16:] + block[:16]
                 if not declared_dtd and (b"<!" in block or b"<!" in edge):
                     declared_dtd = DOCTYPE.search(carry[-16:] + block) is not None
-                if is_sheet and not layout.small_numbers:
-                    layout.small_numbers = b"E-" in block or b"e-" in block or b"E-" in edge or b"e-" in edge
+                if is_sheet and not layout.small_numbers and _has_exponent(block, edge):
+                    layout.small_numbers = EXPONENT_VALUE.search(carry + block) is not None
                 if scan is not None:
                     if b"mergeCell " in block or b"mergeCell " in carry + block[:64]:
                         for m in MERGE.finditer(carry + block):
@@ -248,6 +249,11 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
         layout.width = (_cell(m.group(2))[1] if m.group(2) else layout.first_col) - layout.first_col + 1
     layout.merged = sorted(set(layout.merged))
     return layout
+
+
+def _has_exponent(block: bytes, edge: bytes) -> bool:
+    """A quick test (two byte searches) before the exact regex: "E-" or "e-" in the block."""
+    return b"E-" in block or b"e-" in block or b"E-" in edge or b"e-" in edge
 
 
 def _cell(ref: bytes) -> tuple[int, int]:

@@ -167,10 +167,12 @@ def test_every_file_in_a_dataset_folder_is_read_or_named(ws: Workspace) -> None:
     (ws.dataset_dir / "sheet.ods").write_bytes(b"PK\x03\x04 not really")
     (ws.dataset_dir / "notes.pdf").write_bytes(b"%PDF-1.4")
     (ws.dataset_dir / "~$a.xlsx").write_bytes(b"lock")
+    (ws.dataset_dir / ".backup").mkdir()
+    shutil.copy(ws.dataset_dir / "a.xlsx", ws.dataset_dir / ".backup" / "old.xlsx")
     result = build(ws.config)[0]
     named = {(i.file, i.severity) for i in result.issues}
     assert {("old.xls", "error"), ("macro.xlsm", "error"), ("sheet.ods", "error")} <= named
-    assert {("notes.pdf", "warning"), ("~$a.xlsx", "warning")} <= named
+    assert {("notes.pdf", "warning"), ("~$a.xlsx", "warning"), (".backup/old.xlsx", "warning")} <= named
     assert all("save it as .xlsx" in i.message for i in result.errors)
     assert result.summary.files == ["a.xlsx", "b.tsv"]
     (ws.dataset_dir / "old.xls").unlink()
