@@ -60,6 +60,11 @@ class SheetGrid:
 
 
 def raw_files(raw_dir: Path) -> list[Path]:
+    """The files of a dataset's raw folder that are read, in name order (see `discover`)."""
+    return discover(raw_dir)[0]
+
+
+def all_files(raw_dir: Path) -> list[Path]:
     """Every file under a dataset's raw folder in name order, read or not (see `discover`).
 
     A symlink whose target lies outside the raw folder is refused: the build reads only
@@ -83,7 +88,7 @@ def discover(raw_dir: Path, resource: str = "entries") -> tuple[list[Path], list
     `entries.*`, a build fingerprint) are never read back as input: a row deleted from a
     raw file would be published again."""
     files, issues = [], []
-    for path in raw_files(raw_dir):
+    for path in all_files(raw_dir):
         display = path.relative_to(raw_dir).as_posix()
         reason = _not_read(path, raw_dir, resource)
         if reason is None:

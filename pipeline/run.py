@@ -203,7 +203,7 @@ def _unfilled_metadata(spec: DatasetSpec) -> list[Issue]:
 def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
     """Hash of the raw files, the dataset's schema files and the pipeline's own code."""
     digest = hashlib.sha256(spec.fingerprint().encode())
-    for path in read.raw_files(raw_dir / spec.name):
+    for path in read.all_files(raw_dir / spec.name):  # files not read too: their warnings must show
         digest.update(path.relative_to(raw_dir).as_posix().encode() + b"\0")
         digest.update(publish.sha256_file(path).encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):

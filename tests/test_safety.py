@@ -516,3 +516,12 @@ def test_every_published_copy_holds_exactly_the_guarded_table(ws: Workspace) -> 
     for rows in (csv_rows, xlsx_rows):
         for name in header:
             assert pdpa.scan_column(pd.Series([r[name] for r in rows]), name, REFERENCE) == []
+
+
+def test_a_file_added_beside_the_inputs_is_named_even_when_nothing_else_changed(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("A1")])
+    assert build(ws.config)[0].status == "published"
+    (ws.dataset_dir / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512)
+    result = build(ws.config)[0]
+    assert result.status == "invalid"
+    assert [i.file for i in result.errors] == ["old.xls"]
