@@ -79,7 +79,9 @@ lint: $(VENV)/.installed-test ## ruff
 # `make clean` deletes only folders strictly inside this project, never an empty path, "/", a path
 # with a space (Make would split it in two), the project itself, nor RAW_DIR or SCHEMAS_DIR (or a
 # folder holding or inside one of them). The checks run when the recipe is expanded, so they hold
-# under `make -n` too; symlinks are resolved first ($(realpath)), so a link cannot lead outside.
+# under `make -n` too; symlinks are resolved first ($(realpath)), so a link cannot lead outside, and
+# the dataset folders are found with `find -type d` (a link inside PUBLISHED_DIR is not followed:
+# `rm -rf link/` would empty the folder it points to).
 clean_path = $(or $(realpath $(1)),$(abspath $(1)))
 clean_root := $(realpath $(CURDIR))
 clean_keep = $(foreach k,$(RAW_DIR) $(SCHEMAS_DIR),$(call clean_path,$(k)))
@@ -94,4 +96,4 @@ endef
 clean: ## remove the virtualenv, reports and published output (only folders inside this project)
 	$(foreach v,VENV REPORTS_DIR PUBLISHED_DIR,$(call clean_guard,$(v),$($(v))))
 	rm -rf -- "$(VENV)" "$(REPORTS_DIR)"
-	rm -rf -- "$(PUBLISHED_DIR)"/*/
+	[ ! -d "$(PUBLISHED_DIR)" ] || find "$(PUBLISHED_DIR)" -mindepth 1 -maxdepth 1 -type d -exec rm -rf -- {} +

@@ -78,6 +78,7 @@ def test_make_clean_deletes_only_the_project_folders(tmp_path: Path) -> None:
         (project / folder / "f").write_text("x")
     (project / "data/published/index.html").write_text("catalog")
     os.symlink(outside, project / "link")
+    os.symlink(outside / "keep", project / "data/published/linked")
     for hostile in ("PUBLISHED_DIR=../outside", "PUBLISHED_DIR=link", "REPORTS_DIR=link/keep"):
         done = subprocess.run(["make", "clean", hostile], capture_output=True, text=True, cwd=project)
         assert done.returncode != 0 and "refusing" in done.stderr, done.stderr
@@ -87,6 +88,7 @@ def test_make_clean_deletes_only_the_project_folders(tmp_path: Path) -> None:
     assert not (project / ".venv").exists() and not (project / "reports").exists()
     assert not (project / "data/published/ds").exists() and (project / "data/published/index.html").exists()
     assert (project / "data/raw/ds/f").exists() and (project / "schemas/ds/f").exists()
+    assert (outside / "keep" / "f").exists()  # a link inside the published folder is not followed
 
 
 # ---------------------------------------------------------------- data loss: overlapping folders
