@@ -429,12 +429,21 @@ def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: 
 
 def _limited(reader: Iterator[list[str]], display_name: str) -> Iterator[list[str]]:
     """Records as they come, refusing one wider than Excel's 16,384 columns before it is
-    turned into columns (a 1 MB row of 500,000 empty fields once took 56 s and 2.7 GB)."""
+    turned into columns (a 1 MB row of 500,000 empty fields once took 56 s and 2.7 GB), and
+    a file whose rectangle exceeds the workbook cell limit (`safety.MAX_USED_CELLS`)."""
+    width = 0
     for number, record in enumerate(reader, start=1):
-        if len(record) > MAX_CSV_COLUMNS:
+        if len(record) > width:
+            width = len(record)
+            if width > MAX_CSV_COLUMNS:
+                raise ReadError(
+                    f"{display_name}: record {number} has {width:,} fields, more than a spreadsheet holds "
+                    f"({MAX_CSV_COLUMNS:,}); check the delimiter and remove the empty columns"
+                )
+        if number * width > safety.MAX_USED_CELLS:
             raise ReadError(
-                f"{display_name}: record {number} has {len(record):,} fields, more than a spreadsheet holds "
-                f"({MAX_CSV_COLUMNS:,}); check the delimiter and remove the empty columns"
+                f"{display_name}: refused: {number:,} records x {width:,} fields is more than "
+                f"{safety.MAX_USED_CELLS:,} cells, the limit a workbook has too; split the file"
             )
         yield record
 

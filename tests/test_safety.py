@@ -527,3 +527,13 @@ def test_a_file_added_beside_the_inputs_is_named_even_when_nothing_else_changed(
     result = build(ws.config)[0]
     assert result.status == "invalid"
     assert [i.file for i in result.errors] == ["old.xls"]
+
+
+def test_a_csv_larger_than_the_workbook_cell_limit_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import safety
+
+    monkeypatch.setattr(safety, "MAX_USED_CELLS", 1000)  # the same rule as 32 Mi cells, at a test's size
+    path = tmp_path / "big.csv"
+    write_csv(path, [HEADER] + [entry(f"B{i}") for i in range(200)])
+    with pytest.raises(ReadError, match="1,000 cells"):
+        read.read_file(path, "big.csv")
