@@ -46,6 +46,7 @@ OUTPUT_MARK = ".build-fingerprint"  # written by run.py into every published dat
 # what fastexcel's number-to-text conversion may have rounded: exactly 9 decimals, or an
 # integer beyond float precision (its digits differ from Python's)
 ROUNDED = r"^-?[0-9]*\.[0-9]{9}$|^-?[0-9]{16,}$"
+TIME_ONLY = "^1899-12-3[01] ([0-9]{2}:[0-9]{2}:[0-9]{2})$"
 BLANK = "^[ \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000]*$"  # spelled out: RE2 runs it
 
 
@@ -237,6 +238,12 @@ def _fast_grid(
     columns = [pc.fill_null(c, "") for c in batch.columns]
     if any(pc.any(pc.match_substring_regex(c, ROUNDED)).as_py() for c in columns):
         return None  # fastexcel writes numbers with at most 9 decimals: python-calamine keeps every digit
+    # a time of day (no date) comes as "1899-12-31 10:30:00" from fastexcel, "10:30:00" from
+    # python-calamine: the time alone, either way (a date of 1899 would be read as a real day)
+    columns = [
+        pc.replace_substring_regex(c, TIME_ONLY, "\\1") if pc.any(pc.starts_with(c, "1899-12-3")).as_py() else c
+        for c in columns
+    ]
     keep = ~_blank_rows(columns)
     progress.advance(batch.num_rows)
     table = pa.table({str(layout.first_col + i): c for i, c in enumerate(columns)})
