@@ -115,22 +115,24 @@ def test_overlapping_folders_are_refused_before_anything_is_touched(
     if schemas_inside:
         shutil.copytree(SCHEMAS, schemas)
     before = {p: p.read_bytes() for p in ws.root.rglob("*") if p.is_file()}
-    done = run_cli(
-        "build",
-        "--raw-dir",
-        str(ws.raw),
-        "--published-dir",
-        str(ws.root / published),
-        "--reports-dir",
-        str(ws.root / reports),
-        "--schemas-dir",
-        str(schemas),
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "overlap" in done.stderr
+    config = Config(ws.raw, ws.root / published, ws.root / reports, schemas)
+    for stage in (build, check):
+        with pytest.raises(ConfigError, match="overlap"):
+            stage(config)
     assert {p: p.read_bytes() for p in ws.root.rglob("*") if p.is_file()} == before
     assert not (ws.root / published).exists() or published in ("raw",) or schemas_inside
     assert not any(".lock" in p.name for p in ws.root.rglob("*"))
+
+
+def test_published_dir_equal_to_raw_dir_exits_2_and_keeps_the_raw_files(ws: Workspace) -> None:
+    ws.xlsx("a.xlsx", [HEADER, entry("A1")])
+    before = ws.dataset_dir.joinpath("a.xlsx").read_bytes()
+    args = ws.cli_args()
+    args[args.index("--published-dir") + 1] = str(ws.raw)
+    done = run_cli(*args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "overlap" in done.stderr and "--published-dir" in done.stderr
+    assert ws.dataset_dir.joinpath("a.xlsx").read_bytes() == before
 
 
 def test_overlap_check_names_both_folders(ws: Workspace) -> None:
