@@ -43,9 +43,6 @@ UNSUPPORTED_SUFFIXES = {
 }
 SYSTEM_FILES = {"Thumbs.db", "desktop.ini", "Icon\r"}
 OUTPUT_MARK = ".build-fingerprint"  # written by run.py into every published dataset folder
-# what fastexcel's number-to-text conversion may have rounded: exactly 9 decimals, or an
-# integer beyond float precision (its digits differ from Python's)
-ROUNDED = r"^-?[0-9]*\.[0-9]{9}$|^-?[0-9]{16,}$"
 TIME_ONLY = "^1899-12-3[01] ([0-9]{2}:[0-9]{2}:[0-9]{2})$"
 BLANK = "^[ \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000]*$"  # spelled out: RE2 runs it
 
@@ -233,11 +230,9 @@ def _fast_grid(
         return pd.DataFrame(), np.array([], dtype=np.int64)
     if batch.num_columns != layout.width or (layout.first_col and batch.column(0).null_count == batch.num_rows):
         return None  # the dimension disagrees with the cells: let python-calamine place them
-    if layout.small_numbers:
-        return None  # a number in exponent form: fastexcel would round it (1.5e-10 -> "0")
+    if layout.exact_numbers:
+        return None  # fastexcel writes numbers with at most 9 decimals (1.5e-10 -> "0"): calamine keeps every digit
     columns = [pc.fill_null(c, "") for c in batch.columns]
-    if any(pc.any(pc.match_substring_regex(c, ROUNDED)).as_py() for c in columns):
-        return None  # fastexcel writes numbers with at most 9 decimals: python-calamine keeps every digit
     # a time of day (no date) comes as "1899-12-31 10:30:00" from fastexcel, "10:30:00" from
     # python-calamine: the time alone, either way (a date of 1899 would be read as a real day)
     columns = [

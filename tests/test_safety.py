@@ -229,7 +229,7 @@ def test_thai_in_windows_874_is_still_read(ws: Workspace) -> None:
     assert published_rows(ws)[0]["project_title"] == "ระบบแจ้งเหตุเดือดร้อน น้ำท่วม ไฟไหม้"
 
 
-NUMBERS = [1.5e-10, 4.51119775197299, 0.1, 2564.0, -0.000001, 1 / 3, 123456.123456789, 1e20, 2.5, -7.0, 0.0]
+NUMBERS = [1.5e-10, 5e-10, 4.51119775197299, 0.1, 2564.0, -0.000001, 1 / 3, 123456.123456789, 1e20, 2.5, -7.0, 0.0]
 
 
 TYPED = [True, False, dt.datetime(2021, 3, 1), dt.datetime(2021, 3, 1, 10, 30), dt.date(2021, 4, 2), dt.time(10, 30)]
@@ -251,6 +251,28 @@ def test_fastexcel_and_calamine_read_every_number_the_same(tmp_path: Path, numbe
     for value, text in expected.items():
         if value in numbers:
             assert fast.cells[0].iloc[numbers.index(value)] == text
+
+
+@pytest.mark.parametrize(
+    ("xml", "long"),
+    [
+        (b'<c r="A1"><v>1.5E-10</v></c>', True),
+        (b'<c r="A1"><v>4.51119775197299</v></c>', True),
+        (b'<c r="A1"><v>12345678901234567890</v></c>', True),
+        (b'<c r="A1"><v>-1e-06</v></c>', True),
+        (b'<c r="A1"><v>0.12345678</v></c><c r="B1"><v>2564</v></c>', False),
+        (b'<worksheet xr:uid="{3C5E-4A2B-0000}"><c r="A1" t="inlineStr"><is><t>e-mail</t></is></c>', False),
+    ],
+)
+def test_sheet_scan_finds_numbers_fastexcel_would_round_wherever_the_stream_splits(xml: bytes, long: bool) -> None:
+    from pipeline.safety import SheetScan
+
+    for cut in range(len(xml) + 1):
+        scan = SheetScan()
+        scan.feed(xml[:cut])
+        scan.feed(xml[cut:])
+        scan.close()
+        assert scan.long_numbers is long, cut
 
 
 def test_a_cell_longer_than_excel_holds_is_not_cut_silently(ws: Workspace) -> None:
