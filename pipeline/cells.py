@@ -47,9 +47,13 @@ SUSPECT = f"{CONTROL}|[{FORMATTING}]"
 _FORMATTING = re.compile(f"[{FORMATTING}]")
 
 
-def _rows(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+def _rows_mask(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     array = mask.to_numpy(zero_copy_only=False) if isinstance(mask, pa.Array) else mask.to_numpy()
-    return np.flatnonzero(array)
+    return np.asarray(array, dtype=bool)
+
+
+def _rows(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.flatnonzero(_rows_mask(mask))
 
 
 def hidden_characters(sheet: MappedSheet) -> list[Issue]:
@@ -154,10 +158,9 @@ def check_values(table: NormalizedTable) -> list[Issue]:
             )
         if f.formulas == "allow":
             continue
-        risky = pc.and_(
-            pc.match_substring_regex(text, FORMULA_START), pc.invert(pc.match_substring_regex(text, NOT_A_FORMULA))
-        )
-        rows = _rows(risky)
+        rows = _rows(pc.match_substring_regex(text, FORMULA_START))
+        if len(rows):  # the few values starting with a trigger: which are plain numbers
+            rows = rows[~_rows_mask(pc.match_substring_regex(text.take(pa.array(rows)), NOT_A_FORMULA))]
         if not len(rows):
             continue
         values = text.take(pa.array(rows)).to_pylist()
