@@ -31,12 +31,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
+from pipeline.columns import arrow_text
+
 DIGIT = "[0-9\u0e50-\u0e59\uff10-\uff19]"
 # what may sit between the digits of one number: spaces, hyphens and dashes, dots, brackets
 # (ASCII and full-width), at most three in a row: "(081) 234-5678", "+66 (0) 81 234 5678"
 SEPARATOR = "[ \u00a0\\-.()\u2010-\u2015\u2212\uff0d\uff0e\uff08\uff09\u3000]"
 NUMBER_RUN = f"[+\uff0b]?[(\uff08]?{DIGIT}(?:{SEPARATOR}{{0,3}}{DIGIT})*"
-LONG_NUMBER = f"{DIGIT}(?:{SEPARATOR}{{0,3}}{DIGIT}){{8,}}"  # 9 digits or more: superset of phones and IDs
+# RE2 supersets, each from the start of a digit group: a phone starts with 0 or the country
+# code 66 and has 9 digits or more; an ID has 13 or more (so "LDI-2564-000001" is no candidate)
+PHONE_LIKE = (
+    f"(?:^|[^0-9\u0e50-\u0e59\uff10-\uff19])[+\uff0b]?[(\uff08]?"
+    f"(?:[0\u0e50\uff10]|[6\u0e56\uff16][6\u0e56\uff16])(?:{SEPARATOR}{{0,3}}{DIGIT}){{8,}}"
+)
+ID_LIKE = f"(?:^|[^0-9\u0e50-\u0e59\uff10-\uff19]){DIGIT}(?:{SEPARATOR}{{0,3}}{DIGIT}){{12,}}"
 AT = "[@\uff20]"
 DOT = "[.\uff0e\u3002]"
 EMAIL_CHAR = "[^\\s@\uff20<>()\\[\\],;:\"'`]"
@@ -45,6 +53,7 @@ EMAIL = f"{EMAIL_CHAR}+{AT}{LABEL_CHAR}+(?:{DOT}{LABEL_CHAR}+)*{DOT}[A-Za-z\u0e0
 EMAIL_LOOSE = f"{AT}{LABEL_CHAR}+{DOT}"  # RE2 superset: an @ with a dotted domain after it
 THAI_WORD = "[\u0e01-\u0e2e\u0e40-\u0e44][\u0e01-\u0e4e]+"  # a word may start with a leading vowel (ใ, เ …)
 LATIN_WORD = "[A-Z][a-z]+"
+NEUTRAL_WORD = "ฮฮ"  # stands in for an exception: a Thai word that starts no prefix
 _TO_ASCII = str.maketrans("๐๑๒๓๔๕๖๗๘๙０１２３４５６７８９", "01234567890123456789")
 LANDLINE_OR_MOBILE = re.compile(r"0[2-7][0-9]{7}|0[689][0-9]{8}")
 KINDS = ("email", "phone", "national_id", "person_name")
@@ -74,6 +83,7 @@ class Rules:
     not_names: tuple[str, ...]
     not_name_words: tuple[str, ...]
     not_after: tuple[str, ...]
+    exceptions: str  # RE2: every title, place and word ending that is not a name, for the second superset pass
 
 
 @lru_cache(maxsize=4)
@@ -95,6 +105,10 @@ def _rules(reference_dir: str) -> Rules:
         not_names=tuple(data.get("not_names", ())),
         not_name_words=tuple(data.get("not_name_words", ())),
         not_after=tuple(data.get("not_after", ())),
+        exceptions="|".join(
+            re.escape(w)
+            for w in sorted({*data.get("not_names", ()), *data.get("not_after", ())}, key=len, reverse=True)
+        ),
     )
 
 
@@ -177,8 +191,10 @@ def _prefilter(reference_dir: Path, kinds: tuple[str, ...]) -> str:
     parts = []
     if "email" in kinds:
         parts.append(EMAIL_LOOSE)
-    if "phone" in kinds or "national_id" in kinds:
-        parts.append(LONG_NUMBER)
+    if "phone" in kinds:
+        parts.append(PHONE_LIKE)
+    if "national_id" in kinds:
+        parts.append(ID_LIKE)
     if "person_name" in kinds:
         parts.append(_rules(str(reference_dir)).name_prefilter)
     return "|".join(f"(?:{p})" for p in parts)
@@ -188,29 +204,48 @@ def candidates(values: pa.Array | pa.ChunkedArray, reference_dir: Path, kinds: t
     """Positions of the values that may hold personal data (vectorized superset test)."""
     if not kinds or not len(values):
         return np.zeros(0, dtype=np.int64)
-    hit = pc.match_substring_regex(values, _prefilter(reference_dir, kinds))
-    hit = hit.to_numpy(zero_copy_only=False) if isinstance(hit, pa.Array) else hit.to_numpy()
-    return np.flatnonzero(np.asarray(hit, dtype=bool))
+    pattern = _prefilter(reference_dir, kinds)
+    maybe = np.flatnonzero(_mask(pc.match_substring_regex(values, pattern)))
+    rules = _rules(str(reference_dir))
+    if "person_name" in kinds and len(maybe) and rules.exceptions:
+        # titles and places that start like a name ("คุณภาพชีวิต ผู้สูงอายุ", "นายกเทศมนตรี …")
+        # are common: with each replaced by a neutral word, most stop matching, and Python
+        # checks only the rest (a real name beside a title still matches)
+        subset = values.take(pa.array(maybe, type=pa.int64()))
+        neutral = pc.replace_substring_regex(subset, rules.exceptions, NEUTRAL_WORD)
+        maybe = maybe[_mask(pc.match_substring_regex(neutral, pattern))]
+    return maybe
+
+
+def _mask(result: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    array = result.to_numpy(zero_copy_only=False) if isinstance(result, pa.Array) else result.to_numpy()
+    return np.asarray(array, dtype=bool)
 
 
 def scan_column(values: pd.Series, field: str, reference_dir: Path, allowed: set[str] = frozenset()) -> list[Finding]:
-    """Findings in one column: one vectorized pass over its distinct values, then each
-    candidate checked exactly."""
+    """Findings in one column: one vectorized pass over its distinct values (Arrow hashing,
+    then the RE2 superset test), each candidate checked exactly, and the rows holding a
+    personal value found with one Arrow `index_in`."""
     kinds = tuple(k for k in KINDS if k not in allowed)
     if not kinds or not len(values):
         return []
-    codes, uniques = pd.factorize(values.fillna("").astype("str"), use_na_sentinel=False)
-    distinct = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string())
-    kinds_of: dict[int, list[str]] = {}
+    text = arrow_text(values.astype("str") if values.dtype != "str" else values)
+    distinct = pc.unique(text)
     maybe = candidates(distinct, reference_dir, kinds)
-    for u, text in zip(maybe.tolist(), distinct.take(pa.array(maybe)).to_pylist(), strict=True):
-        found = sorted({kind for _s, _e, kind in personal_spans(text, reference_dir, kinds)}, key=KINDS.index)
+    hits: list[str] = []
+    kinds_of: list[list[str]] = []
+    for value in distinct.take(pa.array(maybe, type=pa.int64())).to_pylist():
+        found = sorted({kind for _s, _e, kind in personal_spans(value, reference_dir, kinds)}, key=KINDS.index)
         if found:
-            kinds_of[u] = found
-    if not kinds_of:
+            hits.append(value)
+            kinds_of.append(found)
+    if not hits:
         return []
-    hit_codes = np.isin(codes, list(kinds_of))
-    return [Finding(kind, int(pos), field) for pos in np.flatnonzero(hit_codes) for kind in kinds_of[int(codes[pos])]]
+    which = pc.index_in(text, value_set=pa.array(hits, type=text.type))
+    which = which.to_numpy(zero_copy_only=False) if isinstance(which, pa.Array) else which.to_numpy()
+    which = np.asarray(which, dtype=float)  # nulls (no hit) come as NaN
+    rows = np.flatnonzero(~np.isnan(which))
+    return [Finding(kind, int(pos), field) for pos in rows for kind in kinds_of[int(which[pos])]]
 
 
 def mask(text: str, reference_dir: Path) -> str:
