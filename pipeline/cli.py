@@ -272,7 +272,7 @@ def _fail(message: str, as_json: bool, code: int) -> None:
     if as_json:
         print(json.dumps({"ok": False, "error": message, "exit_code": code}, ensure_ascii=False))
     else:
-        print(f"Error: {printable(message)}", file=sys.stderr)
+        print(f"Error: {printable(message, lines=True)}", file=sys.stderr)
 
 
 def _result_json(result: run.DatasetResult) -> dict[str, object]:
@@ -303,7 +303,7 @@ def _print_result(result: run.DatasetResult) -> None:
         print(printable(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped"))
         return
     if result.status == "failed":
-        print(printable(f"{result.name}: failed — {_failure_text(result)}"), file=sys.stderr)
+        print(printable(f"{result.name}: failed — {_failure_text(result)}", lines=True), file=sys.stderr)
         return
     if result.status == "skipped":
         for issue in result.issues:

@@ -64,9 +64,12 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def printable(text: str) -> str:
+def printable(text: str, lines: bool = False) -> str:
     """`text` safe to print on a terminal: control and invisible characters shown as
-    escapes (ESC -> "\\x1b", U+202E -> "\\u202e"), so a file name cannot rewrite the screen."""
+    escapes (ESC -> "\\x1b", U+202E -> "\\u202e"), so a file name cannot rewrite the screen.
+    With `lines`, line breaks are kept (a message of several lines)."""
+    if lines:
+        return "\n".join(printable(line) for line in text.split("\n"))
     if not _UNPRINTABLE.search(text):
         return text
     return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -18,6 +18,8 @@ import openpyxl
 import pandas as pd
 import pytest
 import xlsxwriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import pdpa, read
 from pipeline.errors import ConfigError, ReadError
@@ -565,3 +567,58 @@ def test_a_csv_larger_than_the_workbook_cell_limit_is_refused(tmp_path: Path, mo
     write_csv(path, [HEADER] + [entry(f"B{i}") for i in range(200)])
     with pytest.raises(ReadError, match="1,000 cells"):
         read.read_file(path, "big.csv")
+
+
+SCRIPTS = {"ascii": "0123456789", "thai": "๐๑๒๓๔๕๖๗๘๙", "full-width": "０１２３４５６７８９"}
+
+
+def _digits(text: str, script: str) -> str:
+    return text.translate(str.maketrans("0123456789", SCRIPTS[script]))
+
+
+@given(
+    number=st.from_regex(r"0[689][0-9]{8}|0[2-7][0-9]{7}", fullmatch=True),
+    first=st.integers(min_value=0, max_value=4),
+    second=st.integers(min_value=3, max_value=4),
+    separator=st.sampled_from([" ", "-", ".", " - ", "－", "\u00a0"]),
+    script=st.sampled_from(sorted(SCRIPTS)),
+    before=st.sampled_from(["", "โทร ", "ติดต่อ: ", "ระบบจองคิว ("]),
+)
+@settings(max_examples=150, derandomize=True, deadline=None)
+def test_any_thai_phone_keyed_any_way_is_found_and_masked(
+    number: str, first: int, second: int, separator: str, script: str, before: str
+) -> None:
+    """Property: a Thai landline or mobile number grouped the way people key it (glued, or a
+    first group of at most 4 digits and then groups of 3 or more), in any digit script."""
+    groups = [number]
+    if first:
+        rest = number[first:]
+        groups = [number[:first], *([rest[:second], rest[second:]] if len(rest) >= second + 3 else [rest])]
+    value = _digits(separator.join(groups), script)
+    text = before + value
+    assert "phone" in {f.kind for f in pdpa.scan_column(pd.Series([text]), "f", REFERENCE)}, text
+    assert value not in pdpa.mask(text, REFERENCE)
+
+
+@given(
+    year=st.integers(min_value=2400, max_value=2700),
+    amount=st.integers(min_value=0, max_value=10**12),
+    day=st.integers(min_value=1, max_value=31),
+    month=st.integers(min_value=1, max_value=12),
+    script=st.sampled_from(sorted(SCRIPTS)),
+)
+@settings(max_examples=150, derandomize=True, deadline=None)
+def test_years_amounts_and_dates_are_never_personal_data(
+    year: int, amount: int, day: int, month: int, script: str
+) -> None:
+    texts = [
+        f"ปีงบประมาณ {year}",
+        f"งบประมาณ {amount:,} บาท",
+        f"{amount:,}.50",
+        f"{day:02d}/{month:02d}/{year}",
+        f"{day:02d}-{month:02d}-{year} 10.30 น.",
+        f"{year - 543}-{month:02d}-{day:02d}",
+        f"LDI-{year}-{amount % 1000:03d}",
+    ]
+    texts = [_digits(t, script) for t in texts]
+    assert pdpa.scan_column(pd.Series(texts), "f", REFERENCE) == []
