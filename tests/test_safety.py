@@ -622,3 +622,33 @@ def test_years_amounts_and_dates_are_never_personal_data(
     ]
     texts = [_digits(t, script) for t in texts]
     assert pdpa.scan_column(pd.Series(texts), "f", REFERENCE) == []
+
+
+ISSUE_13_EXAMPLES = [
+    ("๐๘๑-๒๓๔-๕๖๗๘", "phone"),
+    ("๑๑๐๑๔๐๐๐๑๐๓๙๗", "national_id"),
+    ("0-2123-4567", "phone"),
+    ("08-1234-5678", "phone"),
+    ("+66 8 1234 5678", "phone"),
+    ("+66(0)812345678", "phone"),
+    ("(081) 234-5678", "phone"),
+    ("081.234.5678", "phone"),
+    ("０８１－２３４－５６７８", "phone"),
+    ("นพ.สมชาย ใจดี", "person_name"),
+    ("พญ.สมศรี ใจดี", "person_name"),
+    ("ดร.สมชาย ใจดี", "person_name"),
+    ("คุณสมชาย ใจดี", "person_name"),
+    ("ว่าที่ร.ต.สมชาย ใจดี", "person_name"),
+    ("นส.สมศรี ใจดี", "person_name"),
+    ("นายแพทย์สมชาย ใจดี", "person_name"),
+    ("ระบบติดตามผู้ป่วยโดยนายสมชาย ใจดี", "person_name"),
+    ("นายกเทศมนตรี นายสมชาย ใจดี", "person_name"),
+    ("สมชาย@example.com", "email"),
+    ("somchai＠example.com", "email"),
+    ("somchai@ตัวอย่าง.ไทย", "email"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind"), ISSUE_13_EXAMPLES)
+def test_the_values_issue_13_saw_published_are_refused(text: str, kind: str) -> None:
+    assert kind in {f.kind for f in pdpa.scan_column(pd.Series([f"ระบบทดสอบ {text}"]), "project_title", REFERENCE)}
