@@ -12,7 +12,6 @@ import codecs
 import csv
 import datetime as dt
 import io
-import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -355,12 +354,29 @@ def _short(exc: BaseException) -> str:
 # After a Windows-874 decode, text in another code page (Latin-1 "Café" -> "Caf้", Greek,
 # Cyrillic …) shows Thai marks where Thai spelling cannot put them: a vowel or tone mark
 # above/below with no consonant before it, a following vowel (ะ า ำ) after no Thai letter,
-# a leading vowel (เ แ โ ใ ไ) before no consonant.
-IMPLAUSIBLE_THAI = re.compile(
-    "(?<![\u0e01-\u0e2e\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]"
-    "|(?<![\u0e01-\u0e2e\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])[\u0e30\u0e32\u0e33]"
-    "|[\u0e40-\u0e44](?![\u0e01-\u0e2e])"
-)
+# a leading vowel (เ แ โ ใ ไ) before no consonant. Windows-874 is one byte a character
+# (U+0E00 + n is byte 0xA0 + n), so the check runs with numpy over the bytes themselves.
+_CP874_CLASS = np.zeros(256, dtype=np.uint8)
+CONSONANT, MARK, FOLLOWING, LEADING, OTHER_THAI = 1, 2, 4, 8, 16
+_CP874_CLASS[0xA1:0xEF] = OTHER_THAI
+_CP874_CLASS[0xA1:0xCF] = CONSONANT  # ก-ฮ
+_CP874_CLASS[[0xD1, *range(0xD4, 0xDB), *range(0xE7, 0xEF)]] = MARK  # ั ิ-ฺ ็-ํ
+_CP874_CLASS[[0xD0, 0xD2, 0xD3]] = FOLLOWING  # ะ า ำ
+_CP874_CLASS[0xE0:0xE5] = LEADING  # เ แ โ ใ ไ
+
+
+def _implausible_thai(data: bytes) -> int | None:
+    """Position of the first character that Thai spelling cannot hold where it stands, or None."""
+    kind = _CP874_CLASS[np.frombuffer(data, dtype=np.uint8)]
+    before = np.concatenate(([0], kind[:-1]))
+    after = np.concatenate((kind[1:], [0]))
+    bad = (kind == MARK) & ((before & (CONSONANT | MARK)) == 0)
+    bad |= (kind == FOLLOWING) & (before == 0)
+    bad |= (kind == LEADING) & (after != CONSONANT)
+    where = np.flatnonzero(bad)
+    return int(where[0]) if len(where) else None
+
+
 MAX_CSV_COLUMNS = 16_384  # Excel's limit: a wider record is not a table an officer keyed
 
 
@@ -388,12 +404,11 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
         raise ReadError(
             f"{printable(path.name)}: not UTF-8 and not Thai (TIS-620/Windows-874) text{_guess(data)}: {exc}"
         ) from exc
-    if m := IMPLAUSIBLE_THAI.search(text):
-        start = max(0, m.start() - 12)
-        line = text.count("\n", 0, m.start()) + 1
+    if (at := _implausible_thai(data)) is not None:
+        line = text.count("\n", 0, at) + 1
         raise ReadError(
             f"{printable(path.name)}: not UTF-8, and read as Thai (Windows-874) it is garbled "
-            f"(line {line}: {printable(text[start : m.end() + 12])!r}){_guess(data)}; save it as CSV UTF-8, "
+            f"(line {line}: {printable(text[max(0, at - 12) : at + 12])!r}){_guess(data)}; save it as CSV UTF-8, "
             "or name its encoding in fields.yaml (csv: {encoding: ...})"
         )
     return text
