@@ -226,9 +226,10 @@ def test_text_in_another_code_page_is_refused_not_garbled(ws: Workspace, text: s
 
 
 def test_thai_in_windows_874_is_still_read(ws: Workspace) -> None:
-    write_csv(ws.dataset_dir / "th.csv", [HEADER, entry("T1", title="ระบบแจ้งเหตุเดือดร้อน น้ำท่วม ไฟไหม้")], "cp874")
+    title = "ระบบแจ้งเหตุเดือดร้อน น้ำท่วม ไฟไหม้ ก็ได้ กั้นน้ำ เก๊ะ ฤๅษี ๆ ฯลฯ ปี ๒๕๖๔ (ทดลอง) แอปฯ"
+    write_csv(ws.dataset_dir / "th.csv", [HEADER, entry("T1", title=title)], "cp874")
     assert build(ws.config)[0].status == "published"
-    assert published_rows(ws)[0]["project_title"] == "ระบบแจ้งเหตุเดือดร้อน น้ำท่วม ไฟไหม้"
+    assert published_rows(ws)[0]["project_title"] == title
 
 
 NUMBERS = [1.5e-10, 5e-10, 4.51119775197299, 0.1, 2564.0, -0.000001, 1 / 3, 123456.123456789, 1e20, 2.5, -7.0, 0.0]
