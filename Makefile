@@ -84,13 +84,15 @@ lint: $(VENV)/.installed-test ## ruff
 # `rm -rf link/` would empty the folder it points to).
 clean_path = $(or $(realpath $(1)),$(abspath $(1)))
 clean_root := $(realpath $(CURDIR))
-clean_keep = $(foreach k,$(RAW_DIR) $(SCHEMAS_DIR),$(call clean_path,$(k)))
+# the project's sources and inputs: never deleted, nor a folder holding one of them
+clean_protected := .git pipeline tests schemas portal benchmarks docs data/raw Makefile pyproject.toml README.md
+clean_keep = $(foreach k,$(RAW_DIR) $(SCHEMAS_DIR) $(clean_protected),$(call clean_path,$(k)))
 define clean_guard
 $(if $(strip $(2)),,$(error make clean: $(1) is empty; refusing to delete anything))
 $(if $(word 2,$(2)),$(error make clean: $(1)="$(2)" contains a space; refusing (delete it by hand)))
 $(if $(filter $(clean_root)/%,$(call clean_path,$(2))),,$(error make clean: $(1)=$(2) is not inside this project ($(clean_root)); refusing))
-$(foreach k,$(clean_keep),$(if $(filter $(k) $(k)/%,$(call clean_path,$(2))),$(error make clean: $(1)=$(2) is inside $(k) (RAW_DIR/SCHEMAS_DIR); refusing)))
-$(foreach k,$(clean_keep),$(if $(filter $(call clean_path,$(2))/%,$(k)),$(error make clean: $(1)=$(2) holds $(k) (RAW_DIR/SCHEMAS_DIR); refusing)))
+$(foreach k,$(clean_keep),$(if $(filter $(k) $(k)/%,$(call clean_path,$(2))),$(error make clean: $(1)=$(2) is or is inside $(k) (inputs or sources); refusing)))
+$(foreach k,$(clean_keep),$(if $(filter $(call clean_path,$(2))/%,$(k)),$(error make clean: $(1)=$(2) holds $(k) (inputs or sources); refusing)))
 endef
 
 clean: ## remove the virtualenv, reports and published output (only folders inside this project)

@@ -62,6 +62,9 @@ def issue_keys(result: object, kind: str) -> list[tuple[str, str, str]]:
         "PUBLISHED_DIR=data/raw",
         "PUBLISHED_DIR=data",
         "REPORTS_DIR=schemas/x",
+        "REPORTS_DIR=pipeline",
+        "PUBLISHED_DIR=tests",
+        "VENV=Makefile",
     ],
 )
 def test_make_clean_refuses_paths_outside_its_own_folders(assignment: str) -> None:
