@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from pipeline.columns import arrow_text
 from pipeline.errors import ConfigError
 from pipeline.headers import MappedSheet
-from pipeline.issues import Issue, column_letter, printable
+from pipeline.issues import MAX_WARNINGS_PER_TYPE, Issue, column_letter, printable
 from pipeline.normalize import NormalizedTable
 from pipeline.publish import XLSX_CELL_LIMIT
 from pipeline.read import SheetGrid
@@ -45,6 +45,7 @@ NOT_A_FORMULA = "^[+\\-]?(?:[0-9][0-9,]*(?:\\.[0-9]+)?|\\.[0-9]+)(?:[eE][+\\-]?[
 POLICIES = ("refuse", "escape", "allow")
 SUSPECT = f"{CONTROL}|[{FORMATTING}]"
 _FORMATTING = re.compile(f"[{FORMATTING}]")
+_CONTROL = re.compile(CONTROL)
 
 
 def _rows_mask(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -57,8 +58,9 @@ def _rows(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def hidden_characters(sheet: MappedSheet) -> list[Issue]:
-    """Control characters (errors) and invisible formatting characters (warnings) in the
-    mapped cells of one sheet, before cleaning removes the latter."""
+    """Control characters (an error for each cell) and invisible formatting characters (a
+    warning for each of the first MAX_WARNINGS_PER_TYPE cells of a column, then their count)
+    in the mapped cells of one sheet, before cleaning removes the latter."""
     issues = []
     where = {"file": sheet.file, "sheet": sheet.sheet}
     for name in sheet.data.columns:
@@ -66,16 +68,20 @@ def hidden_characters(sheet: MappedSheet) -> list[Issue]:
         rows = _rows(pc.match_substring_regex(text, SUSPECT))
         if not len(rows):
             continue
-        control = re.compile(CONTROL)
-        for row, value in zip(rows.tolist(), text.take(pa.array(rows)).to_pylist(), strict=True):
-            cell = sheet.cell(name, int(sheet.row_numbers[row]))
-            found = control.search(value)
-            if found:
+        suspects = text.take(pa.array(rows))
+        control = _rows_mask(pc.match_substring_regex(suspects, CONTROL))
+        formatting = np.flatnonzero(~control)
+        shown = np.sort(np.concatenate([np.flatnonzero(control), formatting[:MAX_WARNINGS_PER_TYPE]]))
+        for i in shown.tolist():
+            value = suspects[i].as_py()
+            cell = sheet.cell(name, int(sheet.row_numbers[rows[i]]))
+            if control[i]:
+                found = _CONTROL.search(value)
                 issues.append(
                     Issue(
                         "error",
                         "control-character",
-                        f"holds the control character U+{ord(found.group()):04X}, which is not text; "
+                        f"holds the control character U+{ord(found.group()) if found else 0:04X}, which is not text; "
                         "delete it from the cell",
                         cell=cell,
                         field=name,
@@ -97,6 +103,17 @@ def hidden_characters(sheet: MappedSheet) -> list[Issue]:
                         **where,
                     )
                 )
+        if len(formatting) > MAX_WARNINGS_PER_TYPE:
+            issues.append(
+                Issue(
+                    "warning",
+                    "invisible-character",
+                    f"… and {len(formatting) - MAX_WARNINGS_PER_TYPE:,} more cells of {name} with invisible "
+                    "formatting characters, removed",
+                    field=name,
+                    **where,
+                )
+            )
     return issues
 
 

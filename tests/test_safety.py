@@ -656,3 +656,14 @@ ISSUE_13_EXAMPLES = [
 @pytest.mark.parametrize(("text", "kind"), ISSUE_13_EXAMPLES)
 def test_the_values_issue_13_saw_published_are_refused(text: str, kind: str) -> None:
     assert kind in {f.kind for f in pdpa.scan_column(pd.Series([f"ระบบทดสอบ {text}"]), "project_title", REFERENCE)}
+
+
+def test_invisible_characters_in_many_cells_are_counted_not_listed_one_by_one(ws: Workspace) -> None:
+    _xlsxwriter_rows(
+        ws.dataset_dir / "many.xlsx", [HEADER] + [entry(f"M{i:04d}", title=f"ระบบ\u200eที่ {i}") for i in range(500)]
+    )
+    result = build(ws.config)[0]
+    assert result.status == "published"
+    warnings = [i for i in result.issues if i.type == "invisible-character"]
+    assert len(warnings) == 201 and "300 more" in warnings[-1].message
+    assert all("\u200e" not in r["project_title"] for r in published_rows(ws))
