@@ -78,13 +78,13 @@ def printable(text: str, lines: bool = False) -> str:
 def cap_warnings(issues: list[Issue], limit: int = MAX_WARNINGS_PER_TYPE) -> list[Issue]:
     """Every error, and at most `limit` warnings of each type followed by one warning that
     counts the rest: 16,000 "unknown column" warnings help no one, their count does."""
-    counts = Counter(i.type for i in issues if i.severity == "warning")
+    counts = Counter(i.type for i in issues if i.severity == "warning" and not _is_count(i))
     if all(n <= limit for n in counts.values()):
         return issues
     kept: list[Issue] = []
     seen: Counter[str] = Counter()
     for issue in issues:
-        if issue.severity == "warning" and counts[issue.type] > limit:
+        if issue.severity == "warning" and counts[issue.type] > limit and not _is_count(issue):
             seen[issue.type] += 1
             if seen[issue.type] > limit:
                 continue
@@ -95,3 +95,8 @@ def cap_warnings(issues: list[Issue], limit: int = MAX_WARNINGS_PER_TYPE) -> lis
                 Issue("warning", kind, f"… and {n - limit:,} more warnings of this type ({n:,} in all), not listed")
             )
     return kept
+
+
+def _is_count(issue: Issue) -> bool:
+    """A warning that already counts others ("… and 300 more …"): kept whatever the cap."""
+    return not issue.cell and issue.message.startswith("…")
