@@ -181,9 +181,10 @@ def check_values(table: NormalizedTable) -> list[Issue]:
         if not len(rows):
             continue
         values = text.take(pa.array(rows)).to_pylist()
-        cells = table.cells(f.name, rows)
-        places = table.places(rows)
-        for value, cell, (file, sheet) in zip(values, cells, places, strict=True):
+        named = rows if f.formulas == "refuse" else rows[:MAX_WARNINGS_PER_TYPE]  # every error; warnings capped
+        cells = table.cells(f.name, named)
+        places = table.places(named)
+        for value, cell, (file, sheet) in zip(values, cells, places, strict=False):
             first = printable(value[:1])
             if f.formulas == "refuse":
                 issues.append(
@@ -215,6 +216,15 @@ def check_values(table: NormalizedTable) -> list[Issue]:
                         value=printable(value),
                     )
                 )
+        if f.formulas == "escape" and len(rows) > len(named):
+            issues.append(
+                Issue(
+                    "warning",
+                    "formula-escaped",
+                    f"… and {len(rows) - len(named):,} more cells of {f.name} published with a leading apostrophe",
+                    field=f.name,
+                )
+            )
         if f.formulas == "escape":
             column = table.values[f.name].copy()
             column.iloc[rows] = ["'" + v for v in values]
