@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline import __version__, run, scaffold
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.issues import printable
 from pipeline.progress import Progress
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
@@ -307,7 +308,7 @@ def _fail(message: str, as_json: bool, code: int) -> None:
     if as_json:
         print(json.dumps({"ok": False, "error": message, "exit_code": code}, ensure_ascii=False))
     else:
-        print(f"Error: {message}", file=sys.stderr)
+        print(f"Error: {printable(message, lines=True)}", file=sys.stderr)
 
 
 def _result_json(result: run.DatasetResult) -> dict[str, object]:
@@ -335,14 +336,14 @@ def _failure_text(result: run.DatasetResult) -> str:
 def _print_result(result: run.DatasetResult) -> None:
     s = result.summary
     if result.status == "unchanged":
-        print(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped")
+        print(printable(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped"))
         return
     if result.status == "failed":
-        print(f"{result.name}: failed — {_failure_text(result)}", file=sys.stderr)
+        print(printable(f"{result.name}: failed — {_failure_text(result)}", lines=True), file=sys.stderr)
         return
     if result.status == "skipped":
         for issue in result.issues:
-            print(f"WARNING {issue.message}", file=sys.stderr)
+            print(printable(f"WARNING {issue.message}"), file=sys.stderr)
         return
     out = sys.stdout if result.status != "invalid" else sys.stderr
     for printed, issue in enumerate(result.issues):
@@ -358,11 +359,11 @@ def _print_result(result: run.DatasetResult) -> None:
         f"{s.duplicates_dropped} duplicate(s) dropped, "
         f"{errors} error(s), {warnings} warning(s)"
     )
-    print(line, file=out)
+    print(printable(line), file=out)
     if result.published:
-        print(f"  published: {result.published}", file=out)
+        print(printable(f"  published: {result.published}"), file=out)
     if result.report:
-        print(f"  report:    {result.report}", file=out)
+        print(printable(f"  report:    {result.report}"), file=out)
 
 
 STATUS_WORDS = {
