@@ -192,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _push(args: argparse.Namespace, config: run.Config) -> int:
     """Push (or plan) each published dataset on its own: one the portal refuses does not stop the others."""
     from pipeline import ckan  # imported here: building does not need the HTTP stack
+    from pipeline.ckan.rules import NOTE_KINDS
 
     url = args.ckan_url or os.environ.get("CKAN_URL") or DEFAULT_CKAN_URL
     portal = ckan.Portal(url, ckan.read_token())
@@ -232,7 +233,7 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
             failures[folder.name] = exc
             if not args.json:
                 print(f"Error: {exc}", file=sys.stderr)
-    pending = sum(1 for c in changes if c.action != "unchanged")
+    pending = sum(1 for c in changes if c.action != "unchanged" and c.kind not in NOTE_KINDS)
     if args.json:
         print(
             json.dumps(
