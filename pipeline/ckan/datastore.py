@@ -215,6 +215,8 @@ class RowPlan:
 
 def diff_rows(existing: pd.DataFrame, wanted: pd.DataFrame, key: list[str]) -> RowPlan:
     """Rows to insert, update and delete so that `existing` becomes `wanted`, by row hash."""
+    if existing.empty:  # a first load: every row is an insert (hashing them all cost seconds per 100k)
+        return RowPlan(list(range(len(wanted))), [], [])
     k = key[0] if len(key) == 1 else None
     want_key = wanted[k] if k else row_hashes(wanted[key])
     have_key = existing[k] if k else row_hashes(existing[key])

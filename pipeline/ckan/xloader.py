@@ -98,7 +98,7 @@ def wait(portal: Portal, resource_id: str, before: tuple[Any, Any, Any] | None =
         if time.monotonic() > deadline:
             raise PortalError(f"xloader did not finish its job on resource {resource_id} in {WAIT_SECONDS:.0f} s")
         time.sleep(pause)
-        pause = min(pause * 1.5, 2.0)
+        pause = min(pause * 1.5, 0.5)
 
 
 def upload(portal: Portal, action: str, path: Path, meta: dict[str, Any], table: bool, **ids: Any) -> dict[str, Any]:
