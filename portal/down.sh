@@ -22,6 +22,7 @@ stop() { # name pidfile
 }
 stop ckan "$BASE/run/ckan.pid"
 stop "jobs worker" "$BASE/run/worker.pid"
+stop "ckan without xloader" "$BASE/run/ckan-plain.pid"
 stop redis "$BASE/run/redis.pid"
 PGDATA="$(readlink -f "$BASE/pg" 2>/dev/null)/data"
 if [ -f "$PGDATA/postmaster.pid" ]; then

@@ -8,6 +8,7 @@
 #
 # Environment (defaults):
 #   CKAN_PORT 5000   CKAN_PG_PORT 55432   CKAN_REDIS_PORT 56379   CKAN_WORKERS 2
+#   CKAN_PLAIN_PORT CKAN_PORT+50: the same portal (same databases and files) without xloader
 #   CKAN_WAIT_S 180  CKAN_PYTHON python3
 # Writes BASE/apitoken (sysadmin API token, mode 600; never printed) and BASE/env.sh.
 set -euo pipefail
@@ -142,6 +143,7 @@ if [ ! -f "$EXT_STAMP" ]; then
   rm -f "$BASE"/.extension-* && touch "$EXT_STAMP"
   stop_pid "$RUN/ckan.pid" # restart with the new code
   stop_pid "$RUN/worker.pid"
+  stop_pid "$RUN/ckan-plain.pid"
 fi
 CKAN=("$VENV/bin/ckan" -c "$INI")
 
@@ -202,6 +204,7 @@ if [ ! -s "$BASE/xloader_token" ]; then
     tail -n 1 | tr -d ' \t\r\n' >"$BASE/xloader_token")
   stop_pid "$RUN/ckan.pid"
   stop_pid "$RUN/worker.pid"
+  stop_pid "$RUN/ckan-plain.pid"
 fi
 chmod 600 "$INI"
 "$VENV/bin/ckan" config-tool "$INI" "ckanext.xloader.api_token=$(cat "$BASE/xloader_token")" >/dev/null
@@ -240,6 +243,32 @@ if [ -z "$healthy" ]; then
   exit 1
 fi
 
+# ---- xloader (portal owner's block): the same portal without xloader, for the push's tests of a
+# portal that does not run it (one gunicorn worker on its own ini: same databases, files, plugins
+# but xloader; it queues no job)
+PLAIN_PORT="${CKAN_PLAIN_PORT:-$((PORT + 50))}"
+PLAIN_URL="http://127.0.0.1:$PLAIN_PORT"
+cp "$INI" "$BASE/ckan-plain.ini.new"
+"$VENV/bin/ckan" config-tool "$BASE/ckan-plain.ini.new" "ckan.plugins=${PLUGINS/ xloader/}" "ckan.site_url=$PLAIN_URL" >/dev/null
+if ! cmp -s "$BASE/ckan-plain.ini.new" "$BASE/ckan-plain.ini"; then
+  mv "$BASE/ckan-plain.ini.new" "$BASE/ckan-plain.ini" && stop_pid "$RUN/ckan-plain.pid"
+else
+  rm -f "$BASE/ckan-plain.ini.new"
+fi
+if ! alive "$RUN/ckan-plain.pid"; then
+  say "start the same CKAN without xloader on $PLAIN_URL"
+  sed "s#$INI#$BASE/ckan-plain.ini#g" "$BASE/wsgi.py" >"$BASE/wsgi_plain.py"
+  CKAN_INI="$BASE/ckan-plain.ini" nohup "$VENV/bin/gunicorn" --chdir "$BASE" --bind "127.0.0.1:$PLAIN_PORT" \
+    --workers 1 --timeout 300 --pid "$RUN/ckan-plain.pid" wsgi_plain:application </dev/null >"$LOG/ckan-plain.log" 2>&1 &
+  echo $! >"$RUN/ckan-plain.pid"
+fi
+for _ in $(seq $((WAIT_S * 5))); do
+  curl -sf -o /dev/null "$PLAIN_URL/api/3/action/status_show" && break
+  alive "$RUN/ckan-plain.pid" || { tail -n 30 "$LOG/ckan-plain.log" >&2; exit 1; }
+  sleep 0.2
+done
+# ---- end xloader
+
 # ------------------------------------------------------------------ API token
 token_works() {
   [ -s "$BASE/apitoken" ] && curl -sf -o /dev/null -H "Authorization: $(cat "$BASE/apitoken")" \
@@ -253,6 +282,7 @@ if ! token_works; then
 fi
 cat >"$BASE/env.sh" <<EOF
 export CKAN_URL=$URL
+export CKAN_PLAIN_URL=$PLAIN_URL
 export CKAN_API_TOKEN_FILE=$BASE/apitoken
 EOF
 say "ready: $URL (token in $BASE/apitoken)"

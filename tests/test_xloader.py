@@ -30,6 +30,8 @@ from .test_push_gdc import edit
 pytestmark = pytest.mark.ckan
 
 COPY_ROWS = xloader.COPY_MIN_ROWS  # the smallest first load that goes through xloader's COPY
+# the same portal without xloader (portal/up.sh starts it on CKAN_PORT + 50)
+PLAIN_URL = os.environ.get("CKAN_PLAIN_URL") or f"http://127.0.0.1:{int(CKAN_URL.rsplit(':', 1)[1]) + 50}"
 
 
 @pytest.fixture
@@ -156,4 +158,19 @@ def test_killed_during_the_copy_load_then_rerun_converges(site: Site) -> None:
     assert_datastore_equals_csv(site)
     again = site.fresh_portal()
     site.push(again)
+    assert again.writes == []
+
+
+def test_a_portal_without_xloader_keeps_the_plain_path(site: Site) -> None:
+    plain = ckan.Portal(PLAIN_URL, portal_token(), retry_seconds=5)
+    assert not xloader.present(plain), "status_show of the portal without xloader does not list it"
+    site.rows = [entry(f"E-{i:05d}", org=f"อบต.ทดสอบ{i}", title=f"ระบบ {i}") for i in range(1, COPY_ROWS + 1)]
+    site.build()
+    changes = ckan.push(plain, site.published, site.schemas)
+    store = next(c for c in changes if c.kind == "datastore")
+    assert store.counts["insert"] == COPY_ROWS and "xloader" not in store.detail
+    assert "datastore_upsert" in plain.writes and xloader.status_reads(plain) == 0
+    assert_datastore_equals_csv(site)
+    again = ckan.Portal(PLAIN_URL, portal_token())
+    ckan.push(again, site.published, site.schemas)
     assert again.writes == []
