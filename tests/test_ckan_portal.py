@@ -63,6 +63,7 @@ class Site:
         descriptor_path = self.schemas / self.name / "datapackage.json"
         descriptor = json.loads(descriptor_path.read_text(encoding="utf-8"))
         descriptor["name"] = self.name
+        descriptor["title"] = f"{descriptor['title']} {self.suffix}"  # the portal requires unique titles
         descriptor["x_portal"]["organization"]["name"] = self.org
         descriptor_path.write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
         self.descriptor_path = descriptor_path
@@ -112,7 +113,7 @@ def test_first_push_creates_everything_and_datastore_equals_csv(site: Site) -> N
     changes = site.push(portal)
     assert ("organization", "create") in actions(changes) and ("dataset", "create") in actions(changes)
     pkg = site.package()
-    assert pkg["title"] == "ผลงานที่ส่งเข้าประกวดนวัตกรรมท้องถิ่นดิจิทัล"
+    assert pkg["title"] == f"ผลงานที่ส่งเข้าประกวดนวัตกรรมท้องถิ่นดิจิทัล {site.suffix}"
     assert pkg["organization"]["name"] == site.org
     assert sorted(t["name"] for t in pkg["tags"]) == sorted(
         ["ท้องถิ่นดิจิทัล", "นวัตกรรม", "องค์กรปกครองส่วนท้องถิ่น", "รัฐบาลดิจิทัล"]

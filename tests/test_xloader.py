@@ -25,7 +25,6 @@ from pipeline.publish import sha256_file
 
 from .conftest import REPO, entry
 from .test_ckan_portal import CKAN_URL, Site, portal_token
-from .test_push_gdc import edit
 
 pytestmark = pytest.mark.ckan
 
@@ -38,7 +37,6 @@ PLAIN_URL = os.environ.get("CKAN_PLAIN_URL") or f"http://127.0.0.1:{int(CKAN_URL
 def site(tmp_path: Path) -> Iterator[Site]:
     admin = ckan.Portal(CKAN_URL, portal_token(), retry_seconds=5)
     s = Site(tmp_path, admin)
-    edit(s, lambda d: d.update(title=f"{d['title']} {s.suffix}"))
     yield s
     s.purge()
 
