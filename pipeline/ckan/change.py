@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+NOTE_KINDS = {"licence", "portal rules"}  # what the plan tells, not changes it would make
+
 
 @dataclass
 class Change:
@@ -24,4 +26,4 @@ class Change:
 
 def pending(changes: list[Change]) -> int:
     """How many changes a plan would make or a push made: one count for both, so they agree."""
-    return sum(1 for c in changes if c.action != "unchanged")
+    return sum(1 for c in changes if c.action != "unchanged" and c.kind not in NOTE_KINDS)

@@ -15,6 +15,7 @@ from typing import Any
 import ckanapi
 import pandas as pd
 
+from pipeline.ckan import xloader
 from pipeline.ckan.change import Change
 from pipeline.ckan.connection import Portal, _validation_text
 from pipeline.ckan.desired import FileResource
@@ -158,6 +159,8 @@ def _sync_datastore(
         return
     wanted = published_rows(res.path, schema)
     info = None
+    if resource is not None and xloader.present(portal):
+        xloader.wait(portal, resource["id"])  # a load xloader is still running would race the comparison
     if resource is not None and resource.get("datastore_active"):
         info = portal.show("datastore_info", id=resource["id"])
     recreate = False
@@ -180,6 +183,9 @@ def _sync_datastore(
         detail = "columns or key changed, table rebuilt; " + detail
     elif dictionary_differs:
         detail = "data dictionary; " + detail
+    copy = info is None and xloader.can_copy(portal, names, len(plan.inserts))
+    if copy:
+        detail += " (through xloader's COPY)"
     note(
         Change(
             "datastore",
@@ -194,7 +200,10 @@ def _sync_datastore(
     rid = resource["id"]
     if recreate:
         portal.call("datastore_delete", resource_id=rid, force=True)
-    if info is None or recreate or dictionary_differs:
+    if copy:
+        xloader.copy_load(portal, rid, fields, key, len(wanted), _pg_type)
+        plan.inserts = []
+    elif info is None or recreate or dictionary_differs:
         portal.call("datastore_create", resource_id=rid, fields=fields, primary_key=key, force=True)
     if info is None:  # a new table: let the portal add its data preview (e.g. datatables_view)
         with contextlib.suppress(ckanapi.ValidationError, ckanapi.NotFound):
@@ -213,7 +222,8 @@ def _sync_datastore(
             # rows an interrupted earlier push sent after we looked: make the batch idempotent
             portal.call("datastore_upsert", resource_id=rid, records=batch, method="upsert", force=True)
     # the table is now complete for this file: mark it (the last write of the load)
-    portal.call("resource_patch", id=rid, **{DATASTORE_MARK: digest})
+    # (with xloader, `hash` goes back to the sha256 in the same write: a COPY load leaves its md5 there)
+    portal.call("resource_patch", id=rid, **{DATASTORE_MARK: digest, **({"hash": digest} if xloader.present(portal) else {})})
 
 
 def _pg_type(datastore_type: str) -> str:
@@ -280,6 +290,8 @@ class RowPlan:
 def diff_rows(existing: pd.DataFrame, wanted: pd.DataFrame, key: list[str]) -> RowPlan:
     """Rows to insert, update and delete so that `existing` becomes `wanted`, by row hash.
     Without a key, a row is its whole content: a changed row is one delete and one insert."""
+    if existing.empty:  # a first load: every row is an insert (hashing them all cost seconds per 100k)
+        return RowPlan(list(range(len(wanted))), [], [])
     if not key:
         return _diff_whole_rows(existing, wanted)
     want_key = _key_values(wanted, key)

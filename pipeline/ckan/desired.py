@@ -18,7 +18,7 @@ CORE_PACKAGE_KEYS = {"name", "title", "notes", "owner_org", "license_id", "tags"
 
 @dataclass
 class FileResource:
-    name: str  # stable resource name on the portal: the published file's name
+    name: str  # resource name on the portal: the resource's Thai title (else the file's name)
     path: Path
     format: str
     description: str
@@ -36,6 +36,7 @@ class Desired:
     schema: dict[str, Any]
     reference_dir: Path
     may_contain: dict[str, list[str]] = field(default_factory=dict)  # metadata keys allowed to hold personal data
+    licenses: list[dict[str, Any]] = field(default_factory=list)  # the descriptor's, for `licence`
 
 
 def desired_state(published: Path, schemas_dir: Path) -> Desired:
@@ -81,15 +82,17 @@ def desired_state(published: Path, schemas_dir: Path) -> Desired:
             schema = res["schema"]
         resources.append(
             FileResource(
-                name=Path(res["path"]).name,
+                name=res.get("title") or Path(res["path"]).name,
                 path=path,
                 format=(res.get("format") or path.suffix.lstrip(".")).upper(),
-                description=res.get("title") or res.get("description") or "",
+                description=res.get("description") or "",
                 sha256=digest,
                 table=is_table and schema is res["schema"],
             )
         )
-    return Desired(org, meta, resources, schema, spec.reference.directory, dict(portal.get("may_contain", {})))
+    return Desired(
+        org, meta, resources, schema, spec.reference.directory, dict(portal.get("may_contain", {})), licenses
+    )
 
 
 def _outside(folder: Path, path: Any) -> str:

@@ -11,9 +11,10 @@ from pipeline import pdpa
 from pipeline.ckan.change import Change
 from pipeline.ckan.connection import Portal
 from pipeline.ckan.datastore import _previous_rows, _sync_datastore, published_rows
-from pipeline.ckan.desired import Desired, desired_state, fit_to_portal_schema
+from pipeline.ckan.desired import Desired, desired_state
 from pipeline.ckan.package import _check_owner, _check_rights, _portal_schema, _sync_organization, _sync_package
-from pipeline.ckan.resources import _resources_by_name, _sync_resource
+from pipeline.ckan.resources import _resources_by_name, _sync_resource, by_file_name
+from pipeline.ckan.rules import fit_portal
 from pipeline.errors import ConfigError, PortalError
 
 
@@ -36,19 +37,21 @@ def sync(
 
     guard(desired)
     portal_schema = _portal_schema(portal)
-    problems = fit_to_portal_schema(desired, portal_schema)
+    problems, unchecked = fit_portal(portal, desired, portal_schema, note if dry_run else None)
     if problems:
         raise PortalError(
             f"{desired.package['name']}: the metadata does not fit the portal's dataset schema; nothing was changed:\n  "
             + "\n  ".join(problems)
         )
+    if dry_run and unchecked:
+        note(Change("portal rules", desired.package["name"], "not checked", "; ".join(unchecked)))
     _check_rights(portal, desired.organization["name"])
     current = _check_owner(portal, desired)
     org = _sync_organization(portal, desired.organization, dry_run, note, planned)
     package = _sync_package(portal, desired, org, portal_schema, dry_run, note, current)
     existing = {} if package is None else _resources_by_name(portal, package, dry_run, note)
     for res in desired.resources:
-        before = existing.get(res.name)
+        before = existing.get(res.name) or by_file_name(existing, res.path.name)
         # the DataStore held exactly the previous file: diff against that file, not row by row
         previous = _previous_rows(portal, before, res, desired.schema) if res.table else None
         current = _sync_resource(portal, package, before, res, dry_run, note)
