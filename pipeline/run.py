@@ -182,17 +182,15 @@ def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
 
 
 def _unfilled_metadata(spec: DatasetSpec) -> list[Issue]:
-    """Descriptor values `pipeline new` could not know: built and published, but not pushed until filled."""
-    return [
-        Issue(
-            "warning",
-            "unfilled-metadata",
-            f"still to fill in schemas/{spec.name}/datapackage.json before `make push`: {path}",
-            file=f"{spec.name}/datapackage.json",
-            field=path,
-        )
-        for path in scaffold.unfilled(spec.directory / "datapackage.json")
-    ]
+    """Descriptor values `pipeline new` could not know: built and published, not pushed until filled."""
+    todo = scaffold.unfilled(spec.directory / "datapackage.json")
+    if not todo:
+        return []
+    message = (
+        f"{len(todo)} value(s) still say TODO in schemas/{spec.name}/datapackage.json; "
+        f"`make push` refuses them until filled: {', '.join(todo)}"
+    )
+    return [Issue("warning", "unfilled-metadata", message, file=f"{spec.name}/datapackage.json")]
 
 
 def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
