@@ -238,7 +238,7 @@ def _check_one(config: Config, name: str) -> DatasetResult:
     spec = load_dataset(config.schemas_dir, name)
     _values, issues, summary = process(spec, config.raw_dir, config.progress)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-    result.report = write_report(config.reports_dir, summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     return result
 
 
@@ -283,7 +283,7 @@ def build_one(config: Config, name: str) -> DatasetResult:
         return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
     values, issues, summary = process(spec, config.raw_dir, config.progress)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-    result.report = write_report(config.reports_dir, summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     if result.status == "valid":
         config.progress.step(f"{spec.name}: publishing")
         result.published = publish.publish(
