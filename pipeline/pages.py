@@ -66,7 +66,9 @@ def _constraint_text(value: Any) -> str:
     if isinstance(value, list):
         shown = ", ".join(str(v) for v in value[:10])
         return shown + (f" … (ทั้งหมด {len(value)} ค่า)" if len(value) > 10 else "")
-    return f"{value:,}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"  # 35,000; a year (2,564) is written as a year
+    return str(value)
 
 
 def describe_issue(issue: Issue, fields: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -155,10 +157,9 @@ NUMERIC = ("integer", "number")
 def choose_charts(schema: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """Charts the schema supports, never a dataset's own wording: rows counted by each field with
     a list of allowed values (an enum, the provinces) or a yes/no field, and each amount summed by
-    the first such field. Years, codes and keys are neither counted nor summed."""
-    key = set(schema.get("primaryKey") or ())
-    if isinstance(schema.get("primaryKey"), str):
-        key = {schema["primaryKey"]}
+    the first such field. Years and a one-field key are neither counted nor summed."""
+    key = schema.get("primaryKey") or []
+    key = {key} if isinstance(key, str) else set(key) if len(key) == 1 else set()  # a part of a pair may repeat
     fields = schema["fields"]
     categories = [
         f
