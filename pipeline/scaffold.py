@@ -328,26 +328,28 @@ def name_fields(guesses: list[Guess], glossary: Glossary) -> None:
         g.name = name
 
 
+def _may_key(g: Guess) -> bool:
+    """Text, dates, years and codes may identify a row; amounts and yes/no never do."""
+    if g.type in ("string", "date") or g.normalize == "buddhist_year":
+        return True
+    return g.type == "integer" and (g.name in ("id", "code", "record_no") or g.name.endswith(("_id", "_code")))
+
+
 def propose_key(guesses: list[Guess]) -> list[str]:
     """A column (or pair) whose values, as they will be normalized, are filled and unique."""
-    candidates = [
-        g
-        for g in guesses
-        if g.constraints.get("required") and g.type not in ("number", "boolean") and g.canonical is not None
-    ]
+    candidates = [g for g in guesses if g.constraints.get("required") and g.canonical is not None and _may_key(g)]
     if not candidates or len(candidates[0].canonical) < 2:  # type: ignore[arg-type]
         return []
-    # a running number ("ลำดับ") is unique but says nothing: tried last
-    ordered = sorted(candidates, key=lambda g: g.name == "record_no")
-    for g in ordered:
+    # a running number ("ลำดับ") is unique but says nothing about the row: the last resort
+    meaningful = [g for g in candidates if g.name != "record_no"]
+    for g in meaningful:
         if g.canonical.is_unique:  # type: ignore[union-attr]
             return [g.name]
-    pairable = [g for g in candidates if g.name != "record_no"][:KEY_CANDIDATES]
-    for a, b in combinations(pairable, 2):
+    for a, b in combinations(meaningful[:KEY_CANDIDATES], 2):
         pair = pd.DataFrame({"a": a.canonical, "b": b.canonical})
         if not pair.duplicated().any():
             return [a.name, b.name]
-    return []
+    return [g.name for g in candidates if g.name == "record_no" and g.canonical.is_unique][:1]  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------- the files

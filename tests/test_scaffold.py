@@ -1,0 +1,221 @@
+"""`python -m pipeline new`: a schema drafted from a workbook, then built with no code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from frictionless import describe
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline import scaffold
+from pipeline.cli import main
+
+from .conftest import SCHEMAS, write_csv, write_xlsx
+
+
+class Place:
+    """An empty project: schemas/ with only the shared reference tables, an empty RAW_DIR."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.schemas = root / "schemas"
+        self.raw = root / "raw"
+        self.published = root / "published"
+        self.reports = root / "reports"
+        shutil.copytree(SCHEMAS / "reference", self.schemas / "reference")
+
+    def new(self, name: str, source: Path, *extra: str) -> int:
+        return main(
+            ["new", name, "--from", str(source), "--schemas-dir", str(self.schemas), "--raw-dir", str(self.raw), *extra]
+        )
+
+    def build(self, *extra: str) -> int:
+        return main(
+            [
+                "build",
+                "--raw-dir",
+                str(self.raw),
+                "--published-dir",
+                str(self.published),
+                "--reports-dir",
+                str(self.reports),
+                "--schemas-dir",
+                str(self.schemas),
+                *extra,
+            ]
+        )
+
+    def schema(self, name: str) -> dict[str, dict]:  # type: ignore[type-arg]
+        """field name -> its Table Schema entry, plus "" -> the schema itself."""
+        document = json.loads((self.schemas / name / f"{name}.schema.json").read_text(encoding="utf-8"))
+        return {"": document, **{f["name"]: f for f in document["fields"]}}
+
+    def mapping(self, name: str) -> dict:  # type: ignore[type-arg]
+        return yaml.safe_load((self.schemas / name / "fields.yaml").read_text(encoding="utf-8"))
+
+    def descriptor(self, name: str) -> dict:  # type: ignore[type-arg]
+        return json.loads((self.schemas / name / "datapackage.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> Place:
+    return Place(tmp_path)
+
+
+THAI_AWARE = [
+    ["จำนวนผู้เข้าอบรม", "งบประมาณ (บาท)", "วันที่อบรม", "ออนไลน์", "ค่าธรรมเนียม", "จังหวัด", "ปี พ.ศ."],
+    ["๓๒", "35,000", "15 มี.ค. 2564", "ใช่", "฿1,200.50", "จ.เชียงใหม่", "๒๕๖๔"],
+    ["๑๒", "1,200", "1 เม.ย. 2564", "ไม่ใช่", "฿300", "กทม.", "2564"],
+    ["7", "45", "๒/๔/๒๕๖๔", "ใช่", "฿5", "ภูเก็ต", "2565"],
+    ["40", "12,500", "2021-04-03", "✓", "฿0.50", "Chiang Mai", "2565"],
+]
+
+
+def test_types_and_normalizers_read_thai_where_frictionless_sees_text(place: Place, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in" / "training.csv", THAI_AWARE)
+    assert place.new("training", source) == 0
+    schema, mapping = place.schema("training"), place.mapping("training")["fields"]
+    guessed = {name: (schema[name]["type"], mapping[name]["normalize"]) for name in mapping}
+    assert guessed == {
+        "participants": ("integer", "integer"),
+        "budget_baht": ("integer", "integer"),
+        "training_date": ("date", "thai_date"),
+        "field_4": ("boolean", "boolean"),  # "ออนไลน์" is not in the glossary
+        "field_5": ("number", "number"),
+        "province": ("string", "province"),
+        "year": ("integer", "buddhist_year"),
+    }
+    assert mapping["province"]["enum_from"] == "provinces"
+    assert schema["participants"]["title"] == "จำนวนผู้เข้าอบรม" and schema["budget_baht"]["title"] == "งบประมาณ (บาท)"
+    assert schema["budget_baht"]["constraints"] == {"required": True, "minimum": 0}
+    # the anchor: frictionless describe reads these columns as text (or, for Thai digits, as integers)
+    anchor = {f.name: f.type for f in describe(str(source)).schema.fields}  # type: ignore[union-attr]
+    assert anchor["งบประมาณ (บาท)"] == anchor["วันที่อบรม"] == anchor["ออนไลน์"] == anchor["จังหวัด"] == "string"
+
+
+def test_header_below_titles_personal_columns_dropped_key_proposed(place: Place, tmp_path: Path) -> None:
+    rows = [
+        ["รายงานผลการอบรมข้อมูลเปิด ปีงบประมาณ ๒๕๖๗"],
+        [],
+        ["ข้อมูล ณ วันที่ ๑ ตุลาคม ๒๕๖๗"],
+        ["ลำดับ", "จังหวัด", "หลักสูตร", "ผู้ประสานงาน", "โทร.", "Budget (THB)", "หมายเหตุ"],
+        [1, "ชลบุรี", "ข้อมูลเปิด", "นายสมมติ ตัวอย่าง", "081-234-5678", 1000, ""],
+        [2, "ชลบุรี", "ความปลอดภัยไซเบอร์", "นางตัวอย่าง สมมติ", "02-000-0000", 2000, "ย้ายวัน"],
+        [3, "ระยอง", "ข้อมูลเปิด", "นายสมมติ ตัวอย่าง", "081-234-5678", 1500, ""],
+        [4, "ระยอง", "ความปลอดภัยไซเบอร์", "", "", 2500, ""],
+    ]
+    source = write_xlsx(tmp_path / "in" / "อบรม.xlsx", {"สรุป": rows}, origin=(1, 3))
+    assert place.new("training", source) == 0
+    schema, mapping = place.schema("training"), place.mapping("training")
+    assert [f["name"] for f in schema[""]["fields"]] == ["record_no", "province", "course", "budget_baht", "note"]
+    # a running number is unique but says nothing: the pair of province and course is the key
+    assert schema[""]["primaryKey"] == ["province", "course"]
+    assert mapping["personal_data"] == ["ผู้ประสานงาน", "โทร."]  # by its header, and by its values
+    assert "note" in mapping["fields"] and "required" not in schema["note"].get("constraints", {})
+    descriptor = place.descriptor("training")
+    assert descriptor["title"] == "รายงานผลการอบรมข้อมูลเปิด ปีงบประมาณ ๒๕๖๗"
+    assert (place.raw / "training" / "อบรม.xlsx").read_bytes() == source.read_bytes()
+    text = "".join(p.read_text(encoding="utf-8") for p in (place.schemas / "training").iterdir())
+    assert "081-234-5678" not in text and "นายสมมติ" not in text
+
+
+def test_refuses_to_overwrite_a_schema_without_force(place: Place, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    source = write_csv(tmp_path / "a.csv", [["จังหวัด", "จำนวน"], ["ชลบุรี", 1], ["ระยอง", 2]])
+    assert place.new("counts", source) == 0
+    schema_file = place.schemas / "counts" / "fields.yaml"
+    schema_file.write_text(schema_file.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in (place.schemas / "counts").iterdir()}
+    capsys.readouterr()
+    assert place.new("counts", source) == 2
+    err = capsys.readouterr().err
+    assert "refusing to overwrite" in err and "--force" in err
+    assert {p.name: p.read_bytes() for p in (place.schemas / "counts").iterdir()} == before
+    assert place.new("counts", source, "--force") == 0
+    assert "# reviewed" not in schema_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "message"),
+    [
+        ("Bad Name", "a.csv", "dataset name"),
+        ("ok-name", "missing.xlsx", "no such file"),
+        ("ok-name", "notes.txt", "give a .xlsx workbook or a .csv"),
+        ("ok-name", "no-header.csv", "no header row found"),
+    ],
+)
+def test_usage_errors_exit_2(place: Place, tmp_path: Path, capsys, name: str, source: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    write_csv(tmp_path / "a.csv", [["จังหวัด", "จำนวน"], ["ชลบุรี", 1]])
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    write_csv(tmp_path / "no-header.csv", [["12", "13"], ["14", "15"]])
+    assert place.new(name, tmp_path / source) == 2
+    assert message in capsys.readouterr().err
+    assert not (place.schemas / name).exists()
+
+
+def test_portal_block_has_every_gd_catalog_field(place: Place, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "a.csv", [["จังหวัด", "จำนวน"], ["ชลบุรี", 1], ["ระยอง", 2]])
+    assert place.new("counts", source) == 0
+    portal = place.descriptor("counts")["x_portal"]
+    gd = yaml.safe_load(scaffold.PORTAL_SCHEMA.read_text(encoding="utf-8"))["dataset_fields"]
+    expected = {
+        f["field_name"]
+        for f in gd
+        if f["field_name"] not in scaffold.PORTAL_FIELDS_ELSEWHERE and not f["field_name"].endswith("_other")
+    }
+    assert set(portal["gdcatalog"]) == expected
+    assert portal["gdcatalog"]["data_format"] == ["CSV", "XLS", "JSON"]
+    assert portal["gdcatalog"]["geo_coverage"] == "จังหวัด"  # the table has a province column
+    for f in gd:  # what cannot be known is marked, never guessed
+        value = portal["gdcatalog"].get(f["field_name"])
+        if f["field_name"] in expected and f["field_name"] not in ("data_format", "geo_coverage", "data_language"):
+            assert json.dumps(value, ensure_ascii=False).count("TODO:") == 1, f["field_name"]
+    todo = scaffold.unfilled(place.schemas / "counts" / "datapackage.json")
+    assert "x_portal.organization.name" in todo and "x_portal.license_id" in todo and "description" in todo
+
+
+# ---------------------------------------------------------------------------- the anchor
+
+INTEGERS = st.integers(min_value=-99_999, max_value=99_999).filter(lambda n: not 2400 <= n <= 2700).map(str)
+DECIMALS = st.decimals(min_value=-9999, max_value=9999, places=2, allow_nan=False, allow_infinity=False).map(
+    lambda d: f"{d:.2f}"
+)
+DATES = st.dates(min_value=dt.date(1950, 1, 1), max_value=dt.date(2049, 12, 31)).map(dt.date.isoformat)
+BOOLEANS = st.sampled_from(["true", "false"])
+WORDS = st.text(alphabet="กขคงจฉชซญฐณดตถทธนบปผฝพฟภมยรลวศษสหฬอฮ", min_size=3, max_size=8)
+KINDS = {"integer": INTEGERS, "number": DECIMALS, "date": DATES, "boolean": BOOLEANS, "string": WORDS}
+
+
+@st.composite
+def clean_tables(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
+    kinds = draw(st.lists(st.sampled_from(sorted(KINDS)), min_size=2, max_size=6))
+    n = draw(st.integers(min_value=3, max_value=25))
+    columns = []
+    for kind in kinds:
+        values = draw(st.lists(KINDS[kind], min_size=n, max_size=n))
+        if kind == "number" and all(v.endswith(".00") for v in values):
+            values[0] = values[0][:-1] + "5"  # a number column has a fraction somewhere
+        if kind == "boolean":
+            values[:2] = ["true", "false"]
+        columns.append(values)
+    return kinds, [list(row) for row in zip(*columns, strict=True)]
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(table=clean_tables())
+def test_on_plain_values_the_types_agree_with_frictionless_describe(tmp_path_factory, table) -> None:  # type: ignore[no-untyped-def]
+    """Where nothing is Thai, `pipeline new` and `frictionless describe` must agree on every type."""
+    kinds, rows = table
+    root = tmp_path_factory.mktemp("anchor")
+    place = Place(root)
+    header = [f"column {i}" for i in range(1, len(kinds) + 1)]
+    source = write_csv(root / "plain.csv", [header, *rows], encoding="utf-8")
+    assert place.new("plain", source) == 0
+    ours = [f["type"] for f in place.schema("plain")[""]["fields"]]
+    theirs = [f.type for f in describe(str(source)).schema.fields]  # type: ignore[union-attr]
+    assert ours == theirs == kinds
