@@ -219,3 +219,139 @@ def test_on_plain_values_the_types_agree_with_frictionless_describe(tmp_path_fac
     ours = [f["type"] for f in place.schema("plain")[""]["fields"]]
     theirs = [f.type for f in describe(str(source)).schema.fields]  # type: ignore[union-attr]
     assert ours == theirs == kinds
+
+
+# ---------------------------------------------------------------------------- scaffold, then build
+
+
+def training_workbook(path: Path) -> Path:
+    """Shape 1: titles above a header at C4, Thai dates and digits, separators, baht, a contact column."""
+    rows: list[list[object]] = [
+        ["สรุปการอบรมรายจังหวัด ปีงบประมาณ ๒๕๖๔"],
+        ["ข้อมูล ณ วันที่ ๓๑ มีนาคม ๒๕๖๔"],
+        [],
+        ["จังหวัด", "หลักสูตร", "วันที่อบรม", "จำนวนผู้เข้าอบรม", "งบประมาณ (บาท)", "ผู้ประสานงาน"],
+    ]
+    provinces = ["จ.เชียงใหม่", "กทม.", "ขอนแก่น", "Phuket", "สงขลา", "ชลบุรี"]
+    courses = ["ข้อมูลเปิด", "ความปลอดภัยไซเบอร์"]
+    for i, province in enumerate(provinces):
+        for j, course in enumerate(courses):
+            n = 20 + 3 * i + j
+            day = ["15 มี.ค. 2564", dt.date(2021, 3, 16), "๑๗/๓/๒๕๖๔"][(i + j) % 3]
+            people = str(n) if (i + j) % 2 else str(n).translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+            budget = f"{1000 * n:,}" if j else f"฿{1000 * n + 0.5:,}"
+            rows.append([province, course, day, people, budget, "นายสมมติ ตัวอย่าง" if i == 0 else ""])
+    return write_xlsx(path, {"สรุป": rows}, origin=(1, 3))
+
+
+def facilities_csv(path: Path) -> Path:
+    """Shape 2: a CSV with codes, Buddhist-Era years, yes/no words in three spellings, no province."""
+    rows: list[list[object]] = [["รหัส", "ชื่อ", "ปี พ.ศ.", "มีห้องน้ำ", "ความจุ"]]
+    for i in range(1, 13):
+        yes = ["ใช่", "ไม่ใช่", "TRUE", "false", "มี", "ไม่มี"][i % 6]
+        year = "๒๕๖๕" if i % 4 == 0 else str(2560 + i % 5)
+        rows.append([f"F-{i:03d}", f"ห้องประชุม {i}", year, yes, f"{10 * i}"])
+    return write_csv(path, rows, encoding="cp874")
+
+
+def stations_workbook(path: Path) -> Path:
+    """Shape 3: English headers, two sheets of the same table plus a notes sheet, decimals, a pair key."""
+    header = ["Station", "Month", "Rainfall (mm)", "ค่าเฉลี่ยสะสม"]
+
+    def sheet(station: str, base: float) -> list[list[object]]:
+        return [
+            header,
+            *([station, f"2564-{m:02d}", round(base + m * 1.25, 2), f"{base * m:,.2f}"] for m in range(1, 7)),
+        ]
+
+    return write_xlsx(
+        path,
+        {"north": sheet("CM-01", 10.5), "south": sheet("SK-02", 120.75), "notes": [["ข้อมูลทดสอบ"], ["สร้างในการทดสอบ"]]},
+    )
+
+
+SHAPES = {
+    "training-per-province": (training_workbook, "training.xlsx", 12),
+    "meeting-rooms": (facilities_csv, "rooms.csv", 12),
+    "rain-stations": (stations_workbook, "stations.xlsx", 12),
+}
+
+
+def test_three_generated_workbooks_of_different_shapes_build_with_no_code(place: Place, tmp_path: Path) -> None:
+    """`pipeline new` on each, then `make`'s build: all three publish, Frictionless accepts each package."""
+    from frictionless import validate as frictionless_validate
+
+    for name, (make, file_name, _rows) in SHAPES.items():
+        assert place.new(name, make(tmp_path / "in" / file_name)) == 0, name
+    assert place.build() == 0
+    for name, (_make, _file, rows) in SHAPES.items():
+        package = place.published / name / "datapackage.json"
+        report = frictionless_validate(str(package))
+        assert report.valid, (name, report.flatten(["rowNumber", "fieldName", "type", "note"]))
+        published = json.loads((place.published / name / f"{name}.json").read_text(encoding="utf-8"))
+        assert len(published) == rows, name
+    training = json.loads((place.published / "training-per-province" / "training-per-province.json").read_text())
+    first = training[0]
+    assert set(first) == {"province", "course", "training_date", "participants", "budget_baht"}
+    assert {r["province"] for r in training} == {"เชียงใหม่", "กรุงเทพมหานคร", "ขอนแก่น", "ภูเก็ต", "สงขลา", "ชลบุรี"}
+    assert {r["training_date"] for r in training} == {"2021-03-15", "2021-03-16", "2021-03-17"}
+    assert all(isinstance(r["participants"], int) for r in training)
+    assert {r["budget_baht"] for r in training if r["course"] == "ข้อมูลเปิด"} >= {20000.5}
+    assert "นายสมมติ" not in (place.published / "training-per-province" / "training-per-province.csv").read_text(
+        encoding="utf-8-sig"
+    )
+    assert place.schema("training-per-province")[""]["primaryKey"] == ["province", "course"]
+    rooms = json.loads((place.published / "meeting-rooms" / "meeting-rooms.json").read_text())
+    assert {r["field_4"] for r in rooms} == {True, False} and {r["year"] for r in rooms} <= set(range(2560, 2566))
+    assert place.schema("meeting-rooms")[""]["primaryKey"] == ["id"]
+    stations = place.schema("rain-stations")
+    assert [f["name"] for f in stations[""]["fields"]] == ["station", "month", "rainfall_mm", "field_4"]
+    assert stations["rainfall_mm"]["type"] == "number" and stations["field_4"]["type"] == "number"
+    assert stations[""]["primaryKey"] == ["station", "month"]
+
+
+def test_a_scaffolded_dataset_with_bad_cells_fails_by_cell(place: Place, tmp_path: Path) -> None:
+    """`make` right after `pipeline new` reports the data's own errors, each by its cell."""
+    source = training_workbook(tmp_path / "in" / "training.xlsx")
+    assert place.new("training-per-province", source) == 0
+    import openpyxl
+
+    book = openpyxl.load_workbook(place.raw / "training-per-province" / "training.xlsx")
+    sheet = book["สรุป"]
+    sheet["F6"] = "สามสิบ"  # participants, second data row
+    sheet["C7"] = "ภูเก้ต"  # a misspelt province
+    book.save(place.raw / "training-per-province" / "training.xlsx")
+    assert place.build() == 1
+    report = json.loads((place.reports / "training-per-province" / "validation.json").read_text(encoding="utf-8"))
+    assert {(e["cell"], e["field"]) for e in report["errors"]} >= {("F6", "participants"), ("C7", "province")}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_new_then_make_builds_it(place: Place, tmp_path: Path) -> None:
+    import subprocess
+
+    from .conftest import REPO
+
+    source = facilities_csv(tmp_path / "rooms.csv")
+    paths = [f"RAW_DIR={place.raw}", f"SCHEMAS_DIR={place.schemas}", f"PUBLISHED_DIR={place.published}"]
+    paths.append(f"REPORTS_DIR={place.reports}")
+    made = subprocess.run(
+        ["make", "--no-print-directory", "new", "DATASET=rooms", f"FROM={source}", *paths],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "make DATASET=rooms" in made.stdout
+    again = subprocess.run(
+        ["make", "--no-print-directory", "new", "DATASET=rooms", f"FROM={source}", *paths],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+    built = subprocess.run(
+        ["make", "--no-print-directory", "DATASET=rooms", *paths], cwd=REPO, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    assert (place.published / "rooms" / "rooms.csv").is_file()
