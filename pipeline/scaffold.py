@@ -340,6 +340,11 @@ def propose_key(guesses: list[Guess]) -> list[str]:
     candidates = [g for g in guesses if g.constraints.get("required") and g.canonical is not None and _may_key(g)]
     if not candidates or len(candidates[0].canonical) < 2:  # type: ignore[arg-type]
         return []
+    # a row keyed twice, every value the same, is dropped by the build (with a warning): not a repeat
+    whole = pd.DataFrame({g.name: g.canonical for g in guesses if g.canonical is not None})
+    kept = ~whole.duplicated()
+    for g in candidates:
+        g.canonical = g.canonical[kept]  # type: ignore[index]
     # a running number ("ลำดับ") is unique but says nothing about the row: the last resort
     meaningful = [g for g in candidates if g.name != "record_no"]
     for g in meaningful:
@@ -564,7 +569,7 @@ def _check_build_finds_header(staging: Path, dataset: str, table: Table) -> None
     shutil.rmtree(work, ignore_errors=True)
     try:
         shutil.copytree(staging, work / dataset)
-        (work / "reference").symlink_to(staging.parent / "reference")
+        (work / "reference").symlink_to((staging.parent / "reference").resolve())
         spec = load_dataset(work, dataset)
         found = headers.find_header(table.grid, spec)
     finally:
