@@ -360,23 +360,24 @@ def propose_key(guesses: list[Guess]) -> list[str]:
 # ---------------------------------------------------------------------------- the files
 
 
-def _portal_block(dataset: str, guesses: list[Guess], source_name: str) -> dict[str, Any]:
+LEVELS = {"subdistrict": "ตำบล", "district": "อำเภอ", "province": "จังหวัด"}  # GD Catalog geo_coverage choices
+
+
+def geo_coverage(guesses: list[Guess], key: list[str]) -> str | None:
+    """The place one row is about: the place field of the key (a row per province), else the finest
+    place in the table; None when it has none (the reviewer chooses)."""
+    kinds = [g.normalize for g in guesses if g.name in key] or [g.normalize for g in guesses]
+    return next((LEVELS[level] for level in LEVELS if level in kinds), None)
+
+
+def _portal_block(dataset: str, guesses: list[Guess], key: list[str]) -> dict[str, Any]:
     """x_portal: every GD Catalog field the portal's schema knows, known ones filled."""
     try:
         schema = yaml.safe_load(PORTAL_SCHEMA.read_text(encoding="utf-8"))
         portal_fields = [f for f in schema["dataset_fields"] if f["field_name"] not in PORTAL_FIELDS_ELSEWHERE]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the portal's dataset schema {PORTAL_SCHEMA}: {exc}") from exc
-    normalizers = {g.normalize for g in guesses}
-    coverage = (
-        "ตำบล"
-        if "subdistrict" in normalizers
-        else "อำเภอ"
-        if "district" in normalizers
-        else "จังหวัด"
-        if "province" in normalizers
-        else None
-    )
+    coverage = geo_coverage(guesses, key)
     known: dict[str, Any] = {"data_format": FORMATS_PUBLISHED, "data_language": ["ไทย"]}
     if coverage:
         known["geo_coverage"] = coverage
@@ -408,7 +409,9 @@ def _portal_block(dataset: str, guesses: list[Guess], source_name: str) -> dict[
     }
 
 
-def descriptor(dataset: str, resource: str, table: Table, guesses: list[Guess], source_name: str) -> dict[str, Any]:
+def descriptor(
+    dataset: str, resource: str, table: Table, guesses: list[Guess], key: list[str], source_name: str
+) -> dict[str, Any]:
     title = table.title_rows[0] if table.title_rows else _todo("ชื่อชุดข้อมูล (ภาษาไทย)")
     return {
         "name": dataset,
@@ -428,7 +431,7 @@ def descriptor(dataset: str, resource: str, table: Table, guesses: list[Guess], 
                 "schema": f"{resource}.schema.json",
             }
         ],
-        "x_portal": _portal_block(dataset, guesses, source_name),
+        "x_portal": _portal_block(dataset, guesses, key),
     }
 
 
@@ -526,7 +529,7 @@ def new_dataset(dataset: str, source: Path, schemas_dir: Path, raw_dir: Path, *,
             g.constraints = {"required": True, **g.constraints}
     resource = dataset
     documents = {
-        "datapackage.json": descriptor(dataset, resource, table, guesses, source.name),
+        "datapackage.json": descriptor(dataset, resource, table, guesses, key, source.name),
         f"{resource}.schema.json": table_schema(guesses, key),
     }
     staging = target.with_name(f".{dataset}.new")
