@@ -53,7 +53,7 @@ def test_catalog_page_in_a_browser(sample_raw: Path, tmp_path: Path) -> None:
     page = open_page(index, screenshot=SHOTS / "index.png")
     assert page.console == []
     dom = parse(page.dom)
-    links = [a["href"] for a in dom.having("a", "download")]
+    links = [a["href"] for a in dom.having("a", "download") if a["href"].startswith(f"{DATASET}/")]
     assert {Path(h).name for h in links} == {"entries.csv", "entries.xlsx", "entries.json", "datapackage.json"}
     for href in links:
         assert (published / href).is_file(), href
@@ -158,6 +158,9 @@ def two_datasets(sample_raw: Path, tmp_path: Path) -> Config:
     schemas = tmp_path / "schemas"
     shutil.copytree(SCHEMAS, schemas)
     training_schema(schemas)
+    for folder in sample_raw.iterdir():  # the contest and the training table only
+        if folder.name != DATASET:
+            shutil.rmtree(folder)
     write_xlsx(sample_raw / TRAINING / "training.xlsx", {"อบรม": TRAINING_ROWS})
     return Config(sample_raw, tmp_path / "published", tmp_path / "reports", schemas)
 
