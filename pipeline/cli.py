@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schemas-dir", type=Path, default=Path("schemas"), help="where the schema is written")
     p.add_argument("--force", action="store_true", help="replace an existing schema of that name")
     p.add_argument("--json", action="store_true", help="print a machine-readable JSON summary instead of text")
+    p = sub.add_parser(
+        "normalizers",
+        help="list the normalizers a fields.yaml may name, with their options",
+        description="Print every normalizer (`normalize: <name>` in fields.yaml): what it reads, what it writes, "
+        "its options and an example.",
+    )
+    p.add_argument("--markdown", action="store_true", help="print the README's normalizer table instead")
     return parser
 
 
@@ -174,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "new":
         return _new(args)
+    if args.command == "normalizers":
+        from pipeline.normalizers import describe
+
+        print(describe(markdown=args.markdown))
+        return EXIT_OK
     config = run.Config(
         raw_dir=args.raw_dir,
         published_dir=args.published_dir,

@@ -26,7 +26,7 @@ import yaml
 from pipeline import headers, pdpa, read
 from pipeline.dataset import Reference, load_dataset
 from pipeline.errors import ConfigError
-from pipeline.normalize import ThaiRules
+from pipeline.normalizers import FALSE_WORDS, TRUE_WORDS, ThaiRules, read_number
 from pipeline.read import SheetGrid
 from pipeline.thai import arabic_digits, clean_series, clean_text, match_key
 
@@ -166,14 +166,13 @@ class Guess:
 
 
 class Readers:
-    """Thai-aware readers of single cells, used to guess a column's type; the same rules the
-    normalizers apply, from the reference tables."""
+    """Thai-aware readers of single cells, to guess a column's type: the very rules the
+    normalizers apply (pipeline/normalizers.py), from the same reference tables."""
 
-    def __init__(self, reference: Reference, glossary: dict[str, Any]) -> None:
+    def __init__(self, reference: Reference) -> None:
         self.rules = ThaiRules(reference)
-        words = glossary.get("boolean_words") or {}
-        self.true_words = {match_key(w) for w in words.get("true", ())}
-        self.false_words = {match_key(w) for w in words.get("false", ())}
+        self.true_words = {match_key(w) for w in TRUE_WORDS}
+        self.false_words = {match_key(w) for w in FALSE_WORDS}
 
     def province(self, text: str) -> str | None:
         return self.rules.province(text)
@@ -184,25 +183,27 @@ class Readers:
     def date(self, text: str) -> str | None:
         return self.rules.date(text)
 
+    def district(self, text: str) -> str | None:
+        codes = self.rules.district_codes(text)
+        return codes[0] if codes and not text.isdigit() else None
+
+    def subdistrict(self, text: str) -> str | None:
+        codes = self.rules.subdistrict_codes(text)
+        return codes[0] if codes and not text.isdigit() else None
+
     def boolean(self, text: str) -> str | None:
+        """A yes/no word; 0 and 1 alone are read as numbers (so does frictionless describe)."""
+        if text.isdigit():
+            return None
         key = match_key(text)
         return "true" if key in self.true_words else "false" if key in self.false_words else None
 
-    _GROUPED = re.compile(r"^-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$")
-    _PLAIN = re.compile(r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$")
-    _UNITS = ("฿", "บาท", "THB", "%")
-    _MINUS = "\u2212\u2013\u2012\ufe63\uff0d"
-
     def number(self, text: str) -> float | None:
-        """Thai digits, thousands separators in threes, ฿ / บาท and Unicode minus read; a leading
-        zero ("007", a code) is not a number."""
-        t = arabic_digits(text).strip()
-        for unit in self._UNITS:
-            t = t.removeprefix(unit).removesuffix(unit).strip()
-        t = t.translate({ord(c): "-" for c in self._MINUS}).replace(" ", "")
-        if not (self._PLAIN.match(t) or self._GROUPED.match(t)):
+        """As the `number` normalizer reads it; a leading zero ("007", a code) is not a number."""
+        if re.match(r"^[0๐][0-9๐-๙]", text.strip()):
             return None
-        return float(t.replace(",", ""))
+        value = read_number(text)
+        return None if value is None else float(value)
 
 
 def _share(values: pd.Series, counts: pd.Series, read: Callable[[str], Any]) -> tuple[float, pd.Series]:
@@ -210,6 +211,16 @@ def _share(values: pd.Series, counts: pd.Series, read: Callable[[str], Any]) -> 
     got = pd.Series([read(v) for v in values], index=values.index, dtype=object)
     total = counts.sum()
     return (float(counts[got.notna()].sum() / total) if total else 0.0), got
+
+
+def _place_share(
+    distinct: pd.Series, counts: pd.Series, read: Callable[[str], Any], label: str, words: tuple[str, ...]
+) -> float:
+    """Share of place names, only where the header or the values say what kind of place: so many
+    ตำบล share a name with a common word that a list of words would otherwise pass for one."""
+    prefixed = [any(v.startswith((w, w[0] + ".")) for w in words) for v in distinct]
+    said = any(w in label for w in words) or counts[prefixed].sum() >= 0.5 * counts.sum()
+    return _share(distinct, counts, read)[0] if said else 0.0
 
 
 def guess_column(column: int, label: str, cells: pd.Series, readers: Readers) -> Guess:
@@ -260,6 +271,14 @@ def guess_column(column: int, label: str, cells: pd.Series, readers: Readers) ->
                 guess.constraints = {"minimum": 0}
                 guess.why += ", none negative"
             guess.canonical = as_cells(numbers.map(lambda x: None if x is None else repr(float(x))))
+        elif (
+            share := _place_share(distinct, counts, readers.district, label, ("อำเภอ", "เขต", "district"))
+        ) >= PLACE_FIT:
+            guess.normalize, guess.why = "district", f"{share:.0%} district (อำเภอ / เขต) names"
+            guess.canonical = as_cells(_share(distinct, counts, readers.district)[1])
+        elif (share := _place_share(distinct, counts, readers.subdistrict, label, ("ตำบล", "แขวง"))) >= PLACE_FIT:
+            guess.normalize, guess.why = "subdistrict", f"{share:.0%} subdistrict (ตำบล / แขวง) names"
+            guess.canonical = as_cells(_share(distinct, counts, readers.subdistrict)[1])
         else:
             guess.canonical = cells
             if len(distinct) <= MAX_ENUM and len(filled) >= 2 * len(distinct) and len(filled) >= 4:
@@ -510,7 +529,7 @@ def new_dataset(dataset: str, source: Path, schemas_dir: Path, raw_dir: Path, *,
     reference = Reference(schemas_dir / "reference")
     glossary = load_glossary(reference.directory)
     table = read_table(source)
-    readers = Readers(reference, glossary.data)
+    readers = Readers(reference)
     guesses: list[Guess] = []
     personal: list[str] = []
     for column, label in sorted(table.labels.items()):
