@@ -9,6 +9,10 @@ Marine and Coastal Resources' list of 23 coastal provinces. The mess is determin
 the header, a notes sheet and one row keyed twice.
 
     python data/raw/province-admin-areas/make_workbook.py   # rewrites จำนวนอำเภอตำบลรายจังหวัด.xlsx
+
+The schema in schemas/province-admin-areas/ was started from that workbook with
+`python -m pipeline new province-admin-areas --from <the workbook>`, then reviewed by hand (see
+the head of its fields.yaml).
 """
 
 from __future__ import annotations
