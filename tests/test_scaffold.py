@@ -371,3 +371,33 @@ def test_make_new_then_make_builds_it(place: Place, tmp_path: Path) -> None:
     )
     assert built.returncode == 0, built.stderr
     assert (place.published / "rooms" / "rooms.csv").is_file()
+
+
+def test_districts_and_subdistricts_are_read_and_checked_against_the_row(place: Place, tmp_path: Path) -> None:
+    """อำเภอ and ตำบล columns get their normalizers, each told which field holds the row's province
+    (and district); the build then publishes their official names."""
+    rows = [
+        ["จังหวัด", "อำเภอ/เขต", "ตำบล/แขวง", "ร้านค้า"],
+        ["เชียงใหม่", "อ.เมือง", "ต.สุเทพ", "ร้านหนึ่ง"],
+        ["เชียงใหม่", "อำเภอเมืองเชียงใหม่", "ช้างเผือก", "ร้านสอง"],
+        ["กทม.", "เขตบางรัก", "แขวงสีลม", "ร้านสาม"],
+        ["กรุงเทพมหานคร", "บางรัก", "สุริยวงศ์", "ร้านสี่"],
+        ["ภูเก็ต", "กะทู้", "ป่าตอง", "ร้านห้า"],
+        ["ภูเก็ต", "อ.เมืองภูเก็ต", "กะรน", "ร้านหก"],
+    ]
+    assert place.new("shops", write_csv(tmp_path / "shops.csv", rows)) == 0
+    mapping = place.mapping("shops")["fields"]
+    assert mapping["district"] == {"normalize": "district", "province": "province"}
+    assert mapping["subdistrict"] == {"normalize": "subdistrict", "district": "district", "province": "province"}
+    assert mapping["field_4"] == {"normalize": "text"}  # shop names are not places, whatever they spell
+    assert place.descriptor("shops")["x_portal"]["gdcatalog"]["geo_coverage"] == "ตำบล"
+    assert place.build() == 0
+    published = json.loads((place.published / "shops" / "shops.json").read_text(encoding="utf-8"))
+    assert {(r["district"], r["subdistrict"]) for r in published} == {
+        ("เมืองเชียงใหม่", "สุเทพ"),
+        ("เมืองเชียงใหม่", "ช้างเผือก"),
+        ("บางรัก", "สีลม"),
+        ("บางรัก", "สุริยวงศ์"),
+        ("กะทู้", "ป่าตอง"),
+        ("เมืองภูเก็ต", "กะรน"),
+    }
