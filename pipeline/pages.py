@@ -81,7 +81,11 @@ def describe_issue(issue: Issue, fields: dict[str, dict[str, Any]]) -> dict[str,
     values = _Constraints({k: _constraint_text(v) for k, v in (desc.get("constraints") or {}).items()})
     values["type_th"] = wording["type_names"].get(field_type, field_type)
     rule = "type" if issue.rule.startswith("type ") else issue.rule
-    entry = wording["rules"].get(rule) or wording["types"].get(issue.type)
+    entry = (
+        wording["rules"].get(rule)
+        or next((e for e in wording["patterns"] if issue.rule and re.search(e["rule"], issue.rule)), None)
+        or wording["types"].get(issue.type)
+    )
     if entry is None:
         other = wording["other"]
         return {"title": other["title"].format(type=issue.type), "expected": issue.message, "hint": other["hint"]}

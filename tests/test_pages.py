@@ -226,3 +226,47 @@ def test_validation_report_is_thai_with_titles_and_hints(two_datasets: Config) -
     assert "ไม่น้อยกว่า 0" in page.dom and "ค่าใดค่าหนึ่งใน: ข้อมูลเปิด, ความปลอดภัยไซเบอร์" in page.dom
     assert page.dom.count('class="hint"') == 3
     assert "training.xlsx › อบรม › C2" in page.dom and "training.xlsx › อบรม › C3" in page.dom
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule"),
+    [
+        ("type-error", "type integer"),
+        ("type-error", "type number"),
+        ("type-error", "type boolean"),
+        ("type-error", "type geopoint"),
+        *(
+            ("constraint-error", r)
+            for r in ("required", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        ),
+        *(("constraint-error", r) for r in ("minLength", "maxLength", "pattern", "a known district", "provinces")),
+        ("constraint-error", "a known subdistrict"),
+        ("unique-error", "unique"),
+        ("primary-key", "primaryKey"),
+        ("foreign-key", "foreignKeys"),
+        ("blank-row", ""),
+        ("row-constraint", "district lies in the row's province"),
+        ("row-constraint", "province agrees with organization_name"),
+        ("missing-label", "required column"),
+        ("duplicate-label", "one column per field"),
+        ("source-error", ""),
+        ("missing-header", ""),
+        ("empty-table", ""),
+        ("personal-data", "no national id"),
+        ("duplicate-row", ""),
+        ("extra-label", ""),
+        ("repeated-header", ""),
+        ("unfilled-metadata", ""),
+        ("no-schema", ""),
+    ],
+)
+def test_every_kind_of_issue_has_a_thai_title_and_hint(kind: str, rule: str) -> None:
+    from pipeline.issues import Issue
+    from pipeline.pages import describe_issue
+
+    field = {"name": "amount", "title": "จำนวนเงิน", "type": "integer", "constraints": {"minimum": 0, "maximum": 9}}
+    text = describe_issue(Issue("error", kind, "an English message", field="amount", rule=rule), {"amount": field})
+    for part in ("title", "expected"):
+        assert re.search("[\u0e01-\u0e4e]", text[part]), (part, text)
+        assert "English" not in text[part] and kind not in text[part], (part, text)
+    assert re.search("[\u0e01-\u0e4e]", text["hint"]), text
