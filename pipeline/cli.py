@@ -313,6 +313,7 @@ def _new(args: argparse.Namespace) -> int:
             "primary_key": made.primary_key,
             "personal_data": made.personal,
             "todo": made.todo,
+            "other_files": made.other_files,
         }
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -328,6 +329,10 @@ def _new(args: argparse.Namespace) -> int:
         print(f"  personal data, read and dropped: {', '.join(made.personal)}")
     print(f"wrote {made.schema_dir}/ (datapackage.json, {made.dataset}.schema.json, fields.yaml)")
     print(f"copied the file to {made.raw_copy}")
+    if made.other_files:
+        print(
+            f"note: {made.raw_copy.parent} also holds {', '.join(made.other_files)}; the build reads every file there"
+        )
     print(f"{len(made.todo)} value(s) marked TODO in datapackage.json: `make push` refuses them until filled")
     print(f"next: review the three files, then `make DATASET={made.dataset}`")
     return EXIT_OK

@@ -506,6 +506,7 @@ class Scaffolded:
     personal: list[str]
     todo: list[str]
     rows: int
+    other_files: list[str] = field(default_factory=list)  # already in RAW_DIR/<dataset>/: the build reads them too
 
 
 def _check_target(dataset: str, schemas_dir: Path, force: bool) -> Path:
@@ -526,6 +527,13 @@ def new_dataset(dataset: str, source: Path, schemas_dir: Path, raw_dir: Path, *,
         raise ConfigError(f"no such file: {source}")
     if source.suffix.lower() not in read.SUPPORTED_SUFFIXES:
         raise ConfigError(f"{source.name}: give a .xlsx workbook or a .csv file")
+    raw_copy = raw_dir / dataset / source.name
+    copy = not (raw_copy.exists() and raw_copy.resolve() == source.resolve())
+    if copy and raw_copy.exists():
+        if raw_copy.read_bytes() == source.read_bytes():
+            copy = False
+        elif not force:
+            raise ConfigError(f"{raw_copy} already exists with other content; refusing to replace it (use --force)")
     reference = Reference(schemas_dir / "reference")
     glossary = load_glossary(reference.directory)
     table = read_table(source)
@@ -554,22 +562,35 @@ def new_dataset(dataset: str, source: Path, schemas_dir: Path, raw_dir: Path, *,
     staging = target.with_name(f".{dataset}.new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for file_name, document in documents.items():
-        (staging / file_name).write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    (staging / "fields.yaml").write_text(
-        fields_yaml(dataset, resource, source.name, guesses, personal), encoding="utf-8"
-    )
-    _check_build_finds_header(staging, dataset, table)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
-    raw_copy = raw_dir / dataset / source.name
-    if not (raw_copy.exists() and raw_copy.resolve() == source.resolve()):
+    try:
+        for file_name, document in documents.items():
+            text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+            (staging / file_name).write_text(text, encoding="utf-8")
+        (staging / "fields.yaml").write_text(
+            fields_yaml(dataset, resource, source.name, guesses, personal), encoding="utf-8"
+        )
+        _check_build_finds_header(staging, dataset, table)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if copy:
         raw_copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, raw_copy)
+    others = [p.relative_to(raw_copy.parent).as_posix() for p in read.raw_files(raw_copy.parent) if p != raw_copy]
     where = " › ".join(p for p in (table.grid.file, table.grid.sheet, f"row {table.header_row}") if p)
     return Scaffolded(
-        dataset, target, raw_copy, where, guesses, key, personal, unfilled(target / "datapackage.json"), len(table.rows)
+        dataset,
+        target,
+        raw_copy,
+        where,
+        guesses,
+        key,
+        personal,
+        unfilled(target / "datapackage.json"),
+        len(table.rows),
+        others,
     )
 
 

@@ -401,3 +401,20 @@ def test_districts_and_subdistricts_are_read_and_checked_against_the_row(place: 
         ("กะทู้", "ป่าตอง"),
         ("เมืองภูเก็ต", "กะรน"),
     }
+
+
+def test_a_different_file_of_the_same_name_in_raw_is_not_replaced_silently(
+    place: Place, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    source = write_csv(tmp_path / "a.csv", [["จังหวัด", "จำนวน"], ["ชลบุรี", 1], ["ระยอง", 2]])
+    kept = write_csv(place.raw / "counts" / "a.csv", [["จังหวัด", "จำนวน"], ["ตราด", 9]])
+    before = kept.read_bytes()
+    assert place.new("counts", source) == 2
+    assert "already exists with other content" in capsys.readouterr().err
+    assert kept.read_bytes() == before and not (place.schemas / "counts").exists()
+    write_csv(place.raw / "counts" / "b.csv", [["จังหวัด", "จำนวน"], ["ตราด", 9]])
+    assert place.new("counts", source, "--force") == 0
+    out = capsys.readouterr().out
+    assert kept.read_bytes() == source.read_bytes()
+    assert "also holds b.csv; the build reads every file there" in out
+    assert not list(place.schemas.glob(".counts*")), "no staging folder left behind"
