@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ class Config:
     lock_timeout: float = 300.0
 
 
-SCAFFOLD_COMMAND = "make new DATASET={name} FROM=<workbook-or-csv>"
+SCAFFOLD_COMMAND = "make new DATASET={name} FROM={source}"
 
 
 @dataclass
@@ -95,11 +96,16 @@ def _skipped(config: Config, name: str) -> DatasetResult | None:
     """A folder under RAW_DIR with no schema (when not asked for by name) is a warning, not a failure."""
     if config.datasets or has_schema(config, name) or (config.schemas_dir / name).is_dir():
         return None
+    try:
+        files = read.raw_files(config.raw_dir / name)
+    except ReadError:
+        files = []
+    source = shlex.quote(files[0].as_posix()) if files else "<workbook-or-csv>"
     warning = Issue(
         "warning",
         "no-schema",
         f"folder {name!r} under {config.raw_dir} has no schema in {config.schemas_dir / name}; skipped. "
-        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name)}",
+        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name, source=source)}",
         file=name,
     )
     return DatasetResult(name, "skipped", Summary(name), [warning])

@@ -128,7 +128,7 @@ def test_folder_without_schema_is_a_warning_naming_the_scaffold_command(two: Two
     code = main(two.args())
     out = capsys.readouterr()
     assert code == 0
-    assert "make new DATASET=stray-folder FROM=" in out.err
+    assert f"make new DATASET=stray-folder FROM={two.raw / 'stray-folder' / 'x.xlsx'}" in out.err
     assert summary_table(out.out)["stray-folder"][0] == "skipped (no schema)"
     assert sorted(two.listed()) == sorted([DATASET, OTHER])
     document = json.loads(_json_run(two, capsys))
