@@ -35,7 +35,8 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,99}$")  # a CKAN dataset name, also a 
 FIT = 0.9  # share of a column's filled cells a type must read; the rest are the data's errors, by cell
 PLACE_FIT = 0.8  # provinces and districts: misspellings are common, and the build names each one
 MAX_ENUM = 12  # a text column with at most this many distinct values, each used more than once, is a list
-KEY_CANDIDATES = 12  # columns tried for a composite primary key (pairs of them)
+KEY_CANDIDATES = 12
+ROWS_BELOW = 3  # rows under a header candidate whose filled columns it must mostly label  # columns tried for a composite primary key (pairs of them)
 PORTAL_SCHEMA = (
     Path(__file__).resolve().parents[1]
     / "portal"
@@ -97,21 +98,26 @@ def _is_label(text: str) -> bool:
 
 
 def guess_header(grid: SheetGrid) -> tuple[int, dict[int, str]] | None:
-    """(position, {column: label}) of the row that looks most like a header among the rows the
-    build searches: the most cells of words, at least as many as the build requires."""
-    best: tuple[int, int, dict[int, str]] | None = None
-    for pos in range(len(grid.cells)):
+    """(position, {column: label}) of the header among the rows the build searches: the first row
+    of at least as many words as the build requires (not numbers or dates) that stands over the
+    rows below it (most of their filled columns are its own). Titles, "ข้อมูล ณ …" lines and group
+    headings above it stand over too few of the columns below them."""
+    for pos in range(len(grid.cells) - 1):  # a header needs data under it
         if grid.row_numbers[pos] > headers.HEADER_SEARCH_ROWS:
             break
-        cells = {int(c): clean_text(v) for c, v in grid.cells.iloc[pos].items() if isinstance(v, str) and v.strip()}
+        cells = _filled(grid, pos)
         labels = {c: v for c, v in cells.items() if _is_label(v)}
         if len(labels) < headers.MIN_MATCHED_LABELS or len(labels) < 0.8 * len(cells):
             continue
-        if pos + 1 >= len(grid.cells):
-            continue  # a header needs data under it
-        if best is None or len(labels) > best[0]:
-            best = (len(labels), pos, labels)
-    return None if best is None else (best[1], best[2])
+        below = {c for n in range(pos + 1, min(pos + 1 + ROWS_BELOW, len(grid.cells))) for c in _filled(grid, n)}
+        over = len(below & set(labels))
+        if over >= 0.5 * len(below) and over >= headers.MIN_MATCHED_LABELS:
+            return pos, labels
+    return None
+
+
+def _filled(grid: SheetGrid, pos: int) -> dict[int, str]:
+    return {int(c): clean_text(v) for c, v in grid.cells.iloc[pos].items() if isinstance(v, str) and v.strip()}
 
 
 def read_table(path: Path, csv_options: dict[str, str] | None = None) -> Table:

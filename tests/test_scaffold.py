@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from pipeline import scaffold
 from pipeline.cli import main
+from pipeline.read import SheetGrid
 
 from .conftest import SCHEMAS, write_csv, write_xlsx
 
@@ -418,3 +419,67 @@ def test_a_different_file_of_the_same_name_in_raw_is_not_replaced_silently(
     assert kept.read_bytes() == source.read_bytes()
     assert "also holds b.csv; the build reads every file there" in out
     assert not list(place.schemas.glob(".counts*")), "no staging folder left behind"
+
+
+# ---------------------------------------------------------------------------- the header, over many layouts
+
+THAI_WORD = st.text(alphabet="กขคงจฉชซญดตถทธนบปผพฟภมยรลวสหอฮะาิีึืุูเแโใไ่้๊๋็์", min_size=2, max_size=10)
+CELL = st.one_of(
+    THAI_WORD,
+    st.integers(-9999, 99999).map(str),
+    st.integers(0, 99).map(lambda n: str(n).translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))),
+    st.dates(min_value=dt.date(2015, 1, 1), max_value=dt.date(2030, 12, 31)).map(dt.date.isoformat),
+    st.decimals(0, 99999, places=2).map(lambda d: f"{d:,.2f}"),
+)
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[list[list[str]], int | None, list[str]]:
+    """Rows of a sheet (as the reader gives them: non-blank, text) and where its header is (None: no header)."""
+    width = draw(st.integers(2, 8))
+    offset = draw(st.integers(0, 4))
+    labels = draw(st.lists(THAI_WORD, min_size=width, max_size=width, unique=True))
+    above: list[list[str]] = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["title", "as-of", "group"]))
+        if kind == "title":
+            above.append([draw(THAI_WORD) + " " + draw(THAI_WORD)])
+        elif kind == "as-of":
+            above.append(["ข้อมูล ณ วันที่ ๑ เมษายน ๒๕๖๔"])
+        else:  # group headings over the columns: fewer than half of them
+            above.append([draw(THAI_WORD) if i % 3 == 0 and i < width // 2 else "" for i in range(width)])
+    unlabeled = draw(st.booleans()) and width >= 2
+    header = [*labels, ""] if unlabeled else labels
+    body = [draw(st.lists(CELL, min_size=len(header), max_size=len(header))) for _ in range(draw(st.integers(1, 8)))]
+    has_header = draw(st.integers(0, 9)) > 0  # one in ten: a notes sheet, no table
+    if not has_header:
+        return [[""] * offset + r for r in above] + [[draw(THAI_WORD)] for _ in range(3)], None, []
+    rows = [*above, header, *body]
+    return [[""] * offset + r for r in rows], len(above), labels
+
+
+def grid_of(rows: list[list[str]]) -> SheetGrid:
+    import numpy as np
+    import pandas as pd
+
+    width = max(len(r) for r in rows)
+    kept = [r + [""] * (width - len(r)) for r in rows if any(c.strip() for c in r)]
+    return SheetGrid("x.xlsx", "ชีต", pd.DataFrame(kept, dtype="str"), np.arange(1, len(kept) + 1))
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(layout=layouts())
+def test_the_header_is_found_over_many_generated_layouts(layout) -> None:  # type: ignore[no-untyped-def]
+    """Titles, "ข้อมูล ณ …", group headings, offsets, an unlabelled column, text-only data rows: the
+    header is the row under them; a notes sheet has none."""
+    rows, header_at, labels = layout
+    grid = grid_of(rows)
+    found = scaffold.guess_header(grid)
+    if header_at is None:
+        assert found is None
+        return
+    assert found is not None
+    position, got = found
+    kept_above = sum(1 for r in rows[:header_at] if any(c.strip() for c in r))
+    assert position == kept_above
+    assert list(got.values()) == labels
