@@ -298,7 +298,7 @@ def _new(args: argparse.Namespace) -> int:
         _fail(_bug_report(exc), args.json, EXIT_BUG)
         return EXIT_BUG
     fields = [
-        {"name": g.name, "title": g.label, "type": g.type, "normalize": g.normalize, **g.options, "why": g.why}
+        {"name": g.name, "title": g.title, "type": g.type, "normalize": g.normalize, **g.options, "why": g.why}
         for g in made.guesses
     ]
     if args.json:

@@ -170,6 +170,11 @@ class Guess:
     why: str = ""  # one line for the person reviewing it
     canonical: pd.Series | None = None  # the values as they will compare (for the key search)
 
+    @property
+    def title(self) -> str:
+        """The header as a Thai title: without the marks officers add ("รหัส*", "จังหวัด:")."""
+        return self.label.rstrip("*:： ").strip() or self.label
+
 
 class Readers:
     """Thai-aware readers of single cells, to guess a column's type: the very rules the
@@ -463,7 +468,7 @@ def descriptor(
 def table_schema(guesses: list[Guess], key: list[str]) -> dict[str, Any]:
     fields = []
     for g in guesses:
-        desc: dict[str, Any] = {"name": g.name, "type": g.type, "title": g.label}
+        desc: dict[str, Any] = {"name": g.name, "type": g.type, "title": g.title}
         if g.constraints:
             desc["constraints"] = g.constraints
         fields.append(desc)
@@ -488,6 +493,8 @@ def fields_yaml(dataset: str, resource: str, source: str, guesses: list[Guess], 
     body: dict[str, Any] = {"resource": resource, "fields": {}}
     for g in guesses:
         entry: dict[str, Any] = {"normalize": g.normalize, **g.options}
+        if g.title != g.label:
+            entry["aliases"] = [g.label]  # the header as keyed
         body["fields"][g.name] = entry
     if personal:
         body["personal_data"] = personal

@@ -105,7 +105,7 @@ def test_header_below_titles_personal_columns_dropped_key_proposed(place: Place,
         ["รายงานผลการอบรมข้อมูลเปิด ปีงบประมาณ ๒๕๖๗"],
         [],
         ["ข้อมูล ณ วันที่ ๑ ตุลาคม ๒๕๖๗"],
-        ["ลำดับ", "จังหวัด", "หลักสูตร", "ผู้ประสานงาน", "โทร.", "Budget (THB)", "หมายเหตุ"],
+        ["ลำดับ", "จังหวัด*", "หลักสูตร:", "ผู้ประสานงาน", "โทร.", "Budget (THB)", "หมายเหตุ"],
         [1, "ชลบุรี", "ข้อมูลเปิด", "นายสมมติ ตัวอย่าง", "081-234-5678", 1000, ""],
         [2, "ชลบุรี", "ความปลอดภัยไซเบอร์", "นางตัวอย่าง สมมติ", "02-000-0000", 2000, "ย้ายวัน"],
         [3, "ระยอง", "ข้อมูลเปิด", "นายสมมติ ตัวอย่าง", "081-234-5678", 1500, ""],
@@ -117,6 +117,8 @@ def test_header_below_titles_personal_columns_dropped_key_proposed(place: Place,
     assert [f["name"] for f in schema[""]["fields"]] == ["record_no", "province", "course", "budget_baht", "note"]
     # a running number is unique but says nothing: the pair of province and course is the key
     assert schema[""]["primaryKey"] == ["province", "course"]
+    assert schema["province"]["title"] == "จังหวัด" and mapping["fields"]["province"]["aliases"] == ["จังหวัด*"]
+    assert schema["course"]["title"] == "หลักสูตร" and "aliases" not in mapping["fields"]["note"]
     assert mapping["personal_data"] == ["ผู้ประสานงาน", "โทร."]  # by its header, and by its values
     assert "note" in mapping["fields"] and "required" not in schema["note"].get("constraints", {})
     descriptor = place.descriptor("training")
