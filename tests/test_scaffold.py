@@ -485,3 +485,9 @@ def test_the_header_is_found_over_many_generated_layouts(layout) -> None:  # typ
     kept_above = sum(1 for r in rows[:header_at] if any(c.strip() for c in r))
     assert position == kept_above
     assert list(got.values()) == labels
+
+
+def test_new_help(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["new", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--from FILE" in out and "--force" in out and "exit codes" in out
