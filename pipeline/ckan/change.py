@@ -20,3 +20,8 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "action": self.action, "detail": self.detail, **self.counts}
+
+
+def pending(changes: list[Change]) -> int:
+    """How many changes a plan would make or a push made: one count for both, so they agree."""
+    return sum(1 for c in changes if c.action != "unchanged")
