@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ class Config:
     lock_timeout: float = 300.0
 
 
-SCAFFOLD_COMMAND = "make new DATASET={name} FROM=<workbook-or-csv>"
+SCAFFOLD_COMMAND = "make new DATASET={name} FROM={source}"
 
 
 @dataclass
@@ -95,11 +96,16 @@ def _skipped(config: Config, name: str) -> DatasetResult | None:
     """A folder under RAW_DIR with no schema (when not asked for by name) is a warning, not a failure."""
     if config.datasets or has_schema(config, name) or (config.schemas_dir / name).is_dir():
         return None
+    try:
+        files = read.raw_files(config.raw_dir / name)
+    except ReadError:
+        files = []
+    source = shlex.quote(files[0].as_posix()) if files else "<workbook-or-csv>"
     warning = Issue(
         "warning",
         "no-schema",
         f"folder {name!r} under {config.raw_dir} has no schema in {config.schemas_dir / name}; skipped. "
-        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name)}",
+        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name, source=source)}",
         file=name,
     )
     return DatasetResult(name, "skipped", Summary(name), [warning])
@@ -187,17 +193,15 @@ def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
 
 
 def _unfilled_metadata(spec: DatasetSpec) -> list[Issue]:
-    """Descriptor values `pipeline new` could not know: built and published, but not pushed until filled."""
-    return [
-        Issue(
-            "warning",
-            "unfilled-metadata",
-            f"still to fill in schemas/{spec.name}/datapackage.json before `make push`: {path}",
-            file=f"{spec.name}/datapackage.json",
-            field=path,
-        )
-        for path in scaffold.unfilled(spec.directory / "datapackage.json")
-    ]
+    """Descriptor values `pipeline new` could not know: built and published, not pushed until filled."""
+    todo = scaffold.unfilled(spec.directory / "datapackage.json")
+    if not todo:
+        return []
+    message = (
+        f"{len(todo)} value(s) still say TODO in schemas/{spec.name}/datapackage.json; "
+        f"`make push` refuses them until filled: {', '.join(todo)}"
+    )
+    return [Issue("warning", "unfilled-metadata", message, file=f"{spec.name}/datapackage.json")]
 
 
 def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
@@ -246,7 +250,7 @@ def _check_one(config: Config, name: str) -> DatasetResult:
     spec = load_dataset(config.schemas_dir, name)
     _values, issues, summary = process(spec, config.raw_dir, config.progress)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-    result.report = write_report(config.reports_dir, summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     return result
 
 
@@ -296,7 +300,7 @@ def build_one(config: Config, name: str) -> DatasetResult:
         return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
     values, issues, summary = process(spec, config.raw_dir, config.progress)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-    result.report = write_report(config.reports_dir, summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     if result.status == "valid":
         config.progress.step(f"{spec.name}: publishing")
         result.published = publish.publish(
