@@ -117,15 +117,18 @@ def _failed(name: str, exc: BaseException) -> DatasetResult:
     return DatasetResult(name, "failed", Summary(name), bug=exc)
 
 
-def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tuple[pd.DataFrame, list[Issue], Summary]:
-    """Read, map, normalize and validate one dataset; returns rows ready to publish."""
+def process(
+    spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET, published_dir: Path | None = None
+) -> tuple[pd.DataFrame, list[Issue], Summary]:
+    """Read, map, normalize and validate one dataset; returns rows ready to publish (a raw file
+    that is a copy of what `published_dir` holds for it is refused, never read back)."""
     summary = Summary(spec.name)
     issues: list[Issue] = []
     mapped: list[headers.MappedSheet] = []
     folder = raw_dir / spec.name
     if not folder.is_dir():
         raise ConfigError(f"raw data folder not found: {folder}")
-    files, skipped = read.discover(folder, spec.resource["name"])
+    files, skipped = read.discover(folder, published_dir / spec.name if published_dir else None)
     issues.extend(skipped)
     for path in files:
         display = path.relative_to(folder).as_posix()
@@ -248,7 +251,7 @@ def _guarded(name: str, work: Callable[[], DatasetResult]) -> DatasetResult:
 
 def _check_one(config: Config, name: str) -> DatasetResult:
     spec = load_dataset(config.schemas_dir, name)
-    _values, issues, summary = process(spec, config.raw_dir, config.progress)
+    _values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
     result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     return result
@@ -298,7 +301,7 @@ def build_one(config: Config, name: str) -> DatasetResult:
     fingerprint = input_fingerprint(spec, config.raw_dir)
     if is_up_to_date(spec, config, fingerprint):
         return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
-    values, issues, summary = process(spec, config.raw_dir, config.progress)
+    values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
     result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     if result.status == "valid":
