@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the baseline read must not load the pipeline
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "schemas"
 DATASET = "local-digital-innovation-contest"
+ROW_ERRORS = ("primary-key", "foreign-key", "blank-row")  # Frictionless names no field for these
 
 
 def read_calamine(path: str) -> None:
@@ -82,9 +83,7 @@ def frictionless_errors(path: str, out: str) -> None:
     found = set()
     for error in report.tasks[0].errors:
         kind = error.type
-        field = getattr(error, "field_name", "") or ""
-        if kind == "primary-key":  # the key's duplicate: the same finding as unique-error on entry_id
-            kind, field = "unique-error", "entry_id"
+        field = getattr(error, "field_name", "") or ""  # row errors (primary-key, foreign-key) have none
         found.add((int(error.row_number), field, kind))
     work = time.perf_counter() - start
     Path(out).write_text(json.dumps(sorted(found), ensure_ascii=False))
@@ -131,7 +130,7 @@ def own_errors(path: str, out: str) -> None:
     found = set()
     for issue in issues:
         row = int("".join(ch for ch in issue.cell if ch.isdigit()))
-        found.add((row, issue.field, issue.type))
+        found.add((row, "" if issue.type in ROW_ERRORS else issue.field, issue.type))
     work = time.perf_counter() - start
     Path(out).write_text(json.dumps(sorted(found), ensure_ascii=False))
     print(

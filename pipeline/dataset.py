@@ -120,6 +120,12 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
         mapping = yaml.safe_load((directory / "fields.yaml").read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError, IndexError, yaml.YAMLError) as exc:
         raise ConfigError(f"dataset {name!r}: cannot load its schema files: {exc}") from exc
+    from pipeline.validate import schema_problems  # here: validate imports this module
+
+    problems = schema_problems(table_schema, ["", *(r.get("name", "") for r in descriptor["resources"])])
+    if problems:
+        where = (directory / resource["schema"]).as_posix()
+        raise ConfigError(f"dataset {name!r}: {where} is not a valid Table Schema:\n  " + "\n  ".join(problems))
     fields = []
     for desc in table_schema["fields"]:
         extra = (mapping.get("fields") or {}).get(desc["name"]) or {}

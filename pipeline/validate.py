@@ -8,9 +8,14 @@ tests compare both on the same data). Every error names file, sheet and cell.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import re
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,20 +25,50 @@ from rapidfuzz import fuzz, process
 
 from pipeline import pdpa
 from pipeline.columns import arrow_text
-from pipeline.dataset import FieldSpec
+from pipeline.dataset import DatasetSpec, FieldSpec
 from pipeline.issues import Issue
 from pipeline.normalize import NormalizedTable
 
-TYPE_PATTERNS = {
+# Frictionless reads a cell's text with the field's own reader; the fast path below only
+# decides, by a regex, which texts are certainly of the type. Every other text (rare in
+# normalized data) gets Frictionless's own verdict, so the two can never disagree.
+CERTAIN_PATTERNS = {
     "integer": r"-?[0-9]+",
-    "number": r"-?[0-9]+(?:\.[0-9]+)?",
     "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
 }
 TYPE_HINTS = {
+    "string": "not a valid {format}",
     "integer": "not a whole number (e.g. a year such as 2564)",
     "number": "not a number",
+    "boolean": "not one of the words this field reads as true or false",
     "date": "not a real date in a form the pipeline reads (2021-03-15, 15/3/2564, 15 มี.ค. 2564)",
+    "time": "not a time (e.g. 14:30:00)",
+    "datetime": "not a date and time (e.g. 2021-03-15T14:30:00)",
+    "year": "not a year (four digits)",
+    "yearmonth": "not a year and month (e.g. 2021-03)",
+    "duration": "not an ISO 8601 duration (e.g. P1Y2M)",
+    "geopoint": "not a geographic point (e.g. 100.5,13.7)",
+    "geojson": "not a GeoJSON object",
+    "object": "not a JSON object",
+    "array": "not a JSON array",
+    "list": "not a list",
 }
+CONSTRAINT_MESSAGES = {
+    "minimum": "less than {0}",
+    "maximum": "greater than {0}",
+    "exclusiveMinimum": "not greater than {0}",
+    "exclusiveMaximum": "not less than {0}",
+    "minLength": "shorter than {0} characters",
+    "maxLength": "longer than {0} characters",
+    "pattern": "does not match the pattern {0}",
+    "enum": "not one of the allowed values",
+}
+# the types Frictionless 5 reads (Table Schema v1, and `list` from v2)
+TABLE_SCHEMA_TYPES = (
+    "string", "number", "integer", "boolean", "object", "array", "list", "date", "time", "datetime",
+    "year", "yearmonth", "duration", "geopoint", "geojson", "any",
+)  # fmt: skip
+ROW_LEVEL = ("unique-error", "primary-key", "foreign-key", "blank-row")
 
 
 def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[Issue]]:
@@ -84,28 +119,217 @@ def _repeated_rows(values: pd.DataFrame, key: str) -> np.ndarray:
     return repeated
 
 
+def schema_problems(table_schema: Any, resources: Collection[str] = ("",)) -> list[str]:
+    """What makes a Table Schema unusable, one line per problem (field, what is wrong, what is
+    allowed): Frictionless's own descriptor validation, plus what it only finds while reading
+    rows (constraint values its reader cannot read, patterns that do not compile, keys naming
+    missing fields or resources). `resources`: the names a foreign key may reference."""
+    from frictionless import Field, FrictionlessException, Schema, system
+
+    if not isinstance(table_schema, dict) or not isinstance(table_schema.get("fields"), list):
+        return ['a Table Schema is an object with a "fields" list']
+    problems: list[str] = []
+    usable = []
+    for n, desc in enumerate(table_schema["fields"], start=1):
+        if not isinstance(desc, dict) or not isinstance(desc.get("name"), str):
+            problems.append(f'field {n}: a field is an object with a text "name"')
+            continue
+        name, kind = desc["name"], desc.get("type", "string")
+        if kind not in TABLE_SCHEMA_TYPES:
+            problems.append(
+                f"field {name!r}: type {kind!r} is not a Table Schema type; allowed: {', '.join(TABLE_SCHEMA_TYPES)}"
+            )
+            usable.append({"name": name})
+            continue
+        cls = system.select_field_class(kind)
+        allowed = ", ".join([*cls.supported_constraints, "unique"])
+        try:
+            notes = [e.note for e in cls.metadata_validate(desc)]
+        except FrictionlessException as exc:
+            notes = [exc.error.note]
+        for note in notes:
+            hint = f" (allowed for {kind}: {allowed})" if "is not supported by type" in note else ""
+            problems.append(f"field {name!r}: {note}{hint}")
+        usable.append(desc if not notes else {"name": name})
+        if not notes:
+            problems.extend(f"field {name!r}: {p}" for p in _constraint_value_problems(Field.from_descriptor(desc)))
+    try:
+        notes = [e.note for e in Schema.metadata_validate({**table_schema, "fields": usable})]
+    except FrictionlessException as exc:
+        notes = [exc.error.note]
+    problems.extend(n for n in notes if not n.startswith("Field is not valid") and "primary key" not in n)
+    names = {d["name"] for d in usable}
+    primary = table_schema.get("primaryKey") or []
+    missing = [k for k in _as_list(primary) if k not in names] if isinstance(primary, str | list) else []
+    if missing:
+        problems.append(f"primaryKey {primary}: no field named {', '.join(map(str, missing))}")
+    for keys in table_schema.get("uniqueKeys") or []:
+        missing = [k for k in _as_list(keys) if k not in names]
+        if missing:
+            problems.append(f"uniqueKeys {keys}: no field named {', '.join(missing)}")
+    for fk in table_schema.get("foreignKeys") or []:
+        try:
+            fields, reference = _as_list(fk["fields"]), fk["reference"]
+            ref_fields, resource = _as_list(reference["fields"]), reference.get("resource", "")
+        except (KeyError, TypeError):
+            problems.append(f'foreignKeys {fk}: needs "fields" and "reference": {{"resource", "fields"}}')
+            continue
+        if resource not in resources:
+            allowed_names = ", ".join(repr(r) for r in resources)
+            problems.append(
+                f"foreignKeys {fields}: resource {resource!r} is not in the package; allowed: {allowed_names}"
+            )
+        missing = [k for k in fields + ref_fields if k not in names]
+        if missing:
+            problems.append(f"foreignKeys {fields}: no field named {', '.join(missing)}")
+        if len(fields) != len(ref_fields):
+            problems.append(f"foreignKeys {fields}: {len(fields)} field(s) refer to {len(ref_fields)} field(s)")
+    return problems
+
+
+def _constraint_value_problems(field: Any) -> list[str]:
+    """Constraint values Frictionless would only trip over while reading rows."""
+    problems = []
+    reader = field.create_value_reader()
+    c = field.constraints
+    for rule in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        if rule in c and (c[rule] is None or reader(c[rule]) is None):
+            problems.append(f"constraint {rule} {c[rule]!r} is not a valid {field.type}")
+    for value in c.get("enum") or []:
+        if reader(value) is None:
+            problems.append(f"constraint enum: {value!r} is not a valid {field.type}")
+    for rule in ("minLength", "maxLength"):
+        if rule in c and (type(c[rule]) is not int or c[rule] < 0):
+            problems.append(f"constraint {rule} {c[rule]!r}: allowed is a whole number, 0 or more")
+    if "pattern" in c:
+        try:
+            re.compile(f"^{c['pattern']}$")
+        except (re.error, TypeError) as exc:
+            problems.append(f"constraint pattern {c['pattern']!r} is not a regular expression ({exc})")
+    return problems
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one field is checked: the fast path it takes ("" = every value through Frictionless),
+    its missing values, and Frictionless's own cell reader (type and constraints) for the rest."""
+
+    field: FieldSpec
+    number: int
+    fast: str
+    missing: tuple[str, ...]
+    reader: Callable[[Any], tuple[Any, dict[str, str] | None]]
+    descriptor: dict[str, Any]
+
+    @property
+    def constraints(self) -> dict[str, Any]:
+        return self.descriptor.get("constraints", {})
+
+
+def _plans(spec: DatasetSpec) -> list[_Plan]:
+    schema = _frictionless_schema(spec.table_schema)
+    plans = []
+    for number, f in enumerate(spec.fields):
+        fl = schema.get_field(f.name)
+        missing = fl.missing_values if fl.has_defined("missing_values") else schema.missing_values
+        c = fl.constraints
+        rest = set(c) - {"required", "unique"}
+        fast = ""
+        if fl.type == "string" and fl.format == "default" and rest <= {"enum", "minLength", "maxLength", "pattern"}:
+            fast = "string" if all(isinstance(v, str) for v in c.get("enum", [])) else ""
+        elif fl.type == "integer" and fl.bare_number and rest <= {"minimum", "maximum"}:
+            fast = "integer" if all(type(c[k]) is int for k in rest) else ""
+        elif fl.type == "date" and fl.format == "default" and not rest:
+            fast = "date"
+        descriptor = next(d for d in spec.table_schema["fields"] if d["name"] == f.name)
+        plans.append(_Plan(f, number, fast, tuple(missing), fl.create_cell_reader(), descriptor))
+    return plans
+
+
+_SCHEMAS: dict[str, Any] = {}
+
+
+def _frictionless_schema(table_schema: dict[str, Any]) -> Any:
+    """The Frictionless Schema of a descriptor, built once per distinct descriptor."""
+    from frictionless import Schema
+
+    key = json.dumps(table_schema, sort_keys=True, ensure_ascii=False)
+    if key not in _SCHEMAS:
+        _SCHEMAS[key] = Schema.from_descriptor(copy.deepcopy(table_schema))
+    return _SCHEMAS[key]
+
+
 def validate(table: NormalizedTable) -> list[Issue]:
-    """Every schema error of the table (not only the first), in row order.
+    """Every schema error of the table (not only the first), in row order: the cell checks
+    of each field, then unique, primaryKey and foreignKeys across rows, as Frictionless does.
 
     Fields are checked in parallel threads: the checks are Arrow kernels that release
     the GIL, so a 2-core machine checks two columns at once."""
-    fields = table.spec.fields
-    workers = max(1, min(len(fields), os.cpu_count() or 1))
+    plans = _plans(table.spec)
+    blank = _blank_rows(table, plans)
+    workers = max(1, min(len(plans), os.cpu_count() or 1))
     issues: list[Issue] = []
     positions: list[np.ndarray] = []
     field_numbers: list[np.ndarray] = []
+
+    def collect(number: int, found: list[Issue], rows: np.ndarray) -> None:
+        issues.extend(found)
+        positions.append(rows)
+        field_numbers.append(np.full(len(rows), number))
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # issues of one field are built while the threads still check the next ones
-        checked = pool.map(lambda f: _field_findings(table, f), fields)
-        for field_no, (f, (text, findings)) in enumerate(zip(fields, checked, strict=True)):
+        checked = pool.map(lambda p: _field_findings(table, p), plans)
+        for plan, (text, findings) in zip(plans, checked, strict=True):
             for finding in findings:
-                issues.extend(_finding_issues(table, f, text, finding))
-                positions.append(finding.positions)
-                field_numbers.append(np.full(len(finding.positions), field_no))
+                if blank is not None:  # a blank row is one blank-row error, not a required error per cell
+                    finding.positions = finding.positions[~blank[finding.positions]]
+                collect(plan.number, _finding_issues(table, plan.field, text, finding), finding.positions)
+    row_level = len(plans)
+    if blank is not None:
+        rows = np.flatnonzero(blank)
+        found = [
+            Issue("error", "blank-row", "every cell of this row is empty or a missing value", cell=f"row {n}", **w)
+            for n, w in zip(table.row_numbers[rows].tolist(), _wheres(table, rows), strict=True)
+        ]
+        collect(row_level, found, rows)
+    for plan in plans:
+        if plan.constraints.get("unique"):
+            for finding in _unique_value_findings(table, plan):
+                collect(
+                    row_level + 1, _finding_issues(table, plan.field, _text(table, plan), finding), finding.positions
+                )
+    for kind, found, rows in _key_issues(table, plans):
+        collect(row_level + {"primary-key": 2, "foreign-key": 3}[kind], found, rows)
     if not issues:
         return []
     order = np.lexsort((np.concatenate(field_numbers), np.concatenate(positions)))  # row, then field
     return [issues[i] for i in order.tolist()]
+
+
+def _text(table: NormalizedTable, plan: _Plan) -> pa.Array | pa.ChunkedArray:
+    return arrow_text(table.values[plan.field.name])
+
+
+def _wheres(table: NormalizedTable, rows: np.ndarray) -> list[dict[str, str]]:
+    return [{"file": file, "sheet": sheet} for file, sheet in table.places(rows)]
+
+
+def _is_missing(values: pa.Array | pa.ChunkedArray, missing: tuple[str, ...]) -> np.ndarray:
+    if not missing:
+        return np.zeros(len(values), dtype=bool)
+    return _mask(pc.is_in(values, value_set=pa.array(missing, type=values.type)))
+
+
+def _blank_rows(table: NormalizedTable, plans: list[_Plan]) -> np.ndarray | None:
+    """Rows whose every cell is a missing value (Frictionless: blank-row), or None when there are none."""
+    blank = None
+    for plan in plans:
+        missing = _is_missing(_text(table, plan), plan.missing)
+        blank = missing if blank is None else blank & missing
+        if not blank.any():
+            return None
+    return blank
 
 
 @dataclass
@@ -119,13 +343,18 @@ class _Finding:
     first_of_key: np.ndarray | None = None  # unique: the earlier row holding the same key
 
 
-def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array | pa.ChunkedArray, list[_Finding]]:
-    """Which rows break which rule of field `f`: Arrow kernels over the column, or over its
-    distinct values when it repeats a lot (years, dates, provinces, results)."""
-    text = arrow_text(table.values[f.name])
-    c = f.constraints
-    per_value = f.type in TYPE_PATTERNS or "pattern" in c  # regex checks cost more than a hash per row
-    values, codes = _distinct_values(text) if per_value and not c.get("unique") else (text, None)
+def _field_findings(table: NormalizedTable, plan: _Plan) -> tuple[pa.Array | pa.ChunkedArray, list[_Finding]]:
+    """Which rows break which cell rule of one field: Arrow kernels over the column, or over its
+    distinct values when it repeats a lot (years, dates, provinces, results); Frictionless's own
+    reader for values the fast path cannot vouch for, and for every value of other types."""
+    f, c = plan.field, plan.constraints
+    text = _text(table, plan)
+    if not plan.fast:
+        values, codes = _dictionary(text)
+    elif plan.fast in CERTAIN_PATTERNS or "pattern" in c:  # regex checks cost more than a hash per row
+        values, codes = _distinct_values(text)
+    else:
+        values, codes = text, None
     findings: list[_Finding] = []
 
     def flag(bad: np.ndarray, kind: str, rule: str, message: str) -> None:
@@ -133,31 +362,193 @@ def _field_findings(table: NormalizedTable, f: FieldSpec) -> tuple[pa.Array | pa
         if len(rows):
             findings.append(_Finding(rows, kind, rule, message))
 
-    present = _mask(pc.not_equal(values, ""))
+    present = ~_is_missing(values, plan.missing)
     if c.get("required"):
         message = f"{f.name} is required but empty"
         if f.derived_from:
             message = f"{f.name} is required but cannot be derived from an empty or invalid {f.derived_from}"
         flag(~present, "constraint-error", "required", message)
-    typed_ok = present
-    if f.type in TYPE_PATTERNS:
-        ok = _mask(pc.match_substring_regex(values, f"^(?:{TYPE_PATTERNS[f.type]})$"))
-        if f.type == "date":
-            ok = _on_the_calendar(values, ok)
-        flag(present & ~ok, "type-error", f"type {f.type}", TYPE_HINTS[f.type])
-        typed_ok = present & ok
-    if f.type == "integer":
-        for rule, message, bad in _out_of_range(values, typed_ok, c):
+    certain = present.copy()
+    if plan.fast in CERTAIN_PATTERNS:
+        certain &= _mask(pc.match_substring_regex(values, f"^(?:{CERTAIN_PATTERNS[plan.fast]})$"))
+        if plan.fast == "date":
+            certain = _on_the_calendar(values, certain)
+    elif not plan.fast:
+        certain[:] = False
+    for rule, bad in _frictionless_verdicts(values, present & ~certain, plan.reader).items():
+        if rule == "type":
+            hint = TYPE_HINTS.get(f.type, f"not a valid {f.type}").format(format=plan.descriptor.get("format", ""))
+            flag(bad, "type-error", f"type {f.type}", hint)
+        else:
+            flag(bad, "constraint-error", rule, CONSTRAINT_MESSAGES.get(rule, rule).format(c.get(rule)))
+    if plan.fast == "integer":
+        for rule, message, bad in _out_of_range(values, certain, c):
             flag(bad, "constraint-error", rule, message)
-    if "enum" in c:
-        allowed = _mask(pc.is_in(values, value_set=pa.array(c["enum"], type=values.type)))
-        flag(typed_ok & ~allowed, "constraint-error", "enum", "not one of the allowed values")
-    if "pattern" in c:
-        ok = _mask(pc.match_substring_regex(values, f"^(?:{c['pattern']})$"))
-        flag(typed_ok & ~ok, "constraint-error", "pattern", f"does not match the pattern {c['pattern']}")
-    if c.get("unique"):  # a unique field is checked row by row above, so `present` is per row
-        findings.extend(_unique_findings(text, present))
+    if plan.fast == "string":
+        if "minLength" in c or "maxLength" in c:
+            length = _mask(pc.utf8_length(values))
+            if "minLength" in c:
+                flag(
+                    certain & (length < c["minLength"]),
+                    "constraint-error",
+                    "minLength",
+                    CONSTRAINT_MESSAGES["minLength"].format(c["minLength"]),
+                )
+            if "maxLength" in c:
+                flag(
+                    certain & (length > c["maxLength"]),
+                    "constraint-error",
+                    "maxLength",
+                    CONSTRAINT_MESSAGES["maxLength"].format(c["maxLength"]),
+                )
+        if "pattern" in c:
+            # Python's `re`, compiled as Frictionless compiles it (RE2 differs: \d, $ before a newline)
+            pattern = re.compile(f"^{c['pattern']}$")
+            ok = np.ones(len(values), dtype=bool)
+            rows = np.flatnonzero(certain)
+            ok[rows] = [pattern.match(v) is not None for v in values.take(pa.array(rows)).to_pylist()]
+            flag(certain & ~ok, "constraint-error", "pattern", CONSTRAINT_MESSAGES["pattern"].format(c["pattern"]))
+        if "enum" in c:
+            allowed = _mask(pc.is_in(values, value_set=pa.array(c["enum"], type=values.type)))
+            flag(certain & ~allowed, "constraint-error", "enum", CONSTRAINT_MESSAGES["enum"])
     return text, findings
+
+
+def _frictionless_verdicts(
+    values: pa.Array | pa.ChunkedArray, which: np.ndarray, reader: Callable[[Any], tuple[Any, dict | None]]
+) -> dict[str, np.ndarray]:
+    """Frictionless's own verdict on the values at `which`: rule ("type", "minimum", ...) ->
+    which values break it. One reader call per value (callers pass distinct values)."""
+    rows = np.flatnonzero(which)
+    broken: dict[str, np.ndarray] = {}
+    if not len(rows):
+        return broken
+    for row, value in zip(rows.tolist(), values.take(pa.array(rows)).to_pylist(), strict=True):
+        _, notes = reader(value)
+        for rule in notes or ():
+            broken.setdefault(rule, np.zeros(len(values), dtype=bool))[row] = True
+    return broken
+
+
+def _typed_ids(table: NormalizedTable, plan: _Plan, canon: dict[Any, int] | None, nan_base: int) -> np.ndarray:
+    """Each row's value as Frictionless types it, as an integer id: equal ids for equal values
+    (1 == 1.0 == "01" as integers), -1 for a missing value or a type error. A value not equal
+    to itself (NaN) equals nothing, so it gets an id of its own (from `nan_base + row`).
+    Ids come in order of first appearance; `canon` shares them between fields (foreign keys)."""
+    values, codes = _dictionary(_text(table, plan))
+    if plan.fast == "string" and canon is None:  # the text is the value: its dictionary code is its id
+        ids = np.arange(len(values), dtype=np.int64)
+        ids[_is_missing(values, plan.missing)] = -1
+        return ids[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    canon = {} if canon is None else canon
+    ids = np.full(len(values), -1, dtype=np.int64)
+    nan = np.zeros(len(values), dtype=bool)
+    for i, text in enumerate(values.to_pylist()):
+        typed, _notes = plan.reader(text)
+        if typed is None:
+            continue
+        if typed != typed:
+            nan[i] = True
+            continue
+        try:
+            key = (typed,) if hash(typed) is not None else None
+        except TypeError:  # objects and arrays: equal when their JSON is
+            key = ("json", json.dumps(typed, sort_keys=True, default=str))
+        ids[i] = canon.setdefault(key, len(canon))
+    row_ids = ids[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+    nan_rows = np.flatnonzero(nan[codes]) if len(codes) else np.zeros(0, dtype=np.int64)
+    row_ids[nan_rows] = nan_base + nan_rows
+    return row_ids
+
+
+def _unique_value_findings(table: NormalizedTable, plan: _Plan) -> list[_Finding]:
+    """`unique`: a value (as typed) seen in an earlier row. Missing values and type errors are not compared."""
+    if plan.fast == "string":  # the text is the value
+        text = _text(table, plan)
+        return _unique_findings(text, ~_is_missing(text, plan.missing))
+    ids = _typed_ids(table, plan, None, nan_base=1 << 40)
+    return _unique_findings(pa.array(ids), ids >= 0)
+
+
+def _as_list(names: str | list[str]) -> list[str]:
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _key_issues(table: NormalizedTable, plans: list[_Plan]) -> list[tuple[str, list[Issue], np.ndarray]]:
+    """primaryKey (a repeated key, or a key whose every cell is missing) and foreignKeys
+    (a key not found among the referenced rows), compared on typed values as Frictionless does."""
+    schema = table.spec.table_schema
+    by_name = {p.field.name: p for p in plans}
+    found = []
+    key = _as_list(schema.get("primaryKey") or [])
+    if key and all(k in by_name for k in key):
+        ids = [_typed_ids(table, by_name[k], None, nan_base=1 << 40) for k in key]
+        none = np.logical_and.reduce([i < 0 for i in ids])
+        combined = ids[0] if len(ids) == 1 else _tuple_ids(ids)
+        rows = np.flatnonzero(none)
+        found.append(
+            ("primary-key", _key_row_issues(table, key, rows, "every cell of the primary key is empty", None), rows)
+        )
+        for finding in _unique_findings(pa.array(combined), ~none):
+            message = f"primary key ({', '.join(key)}) repeats that of another row"
+            issues = _key_row_issues(table, key, finding.positions, message, finding.first_of_key)
+            found.append(("primary-key", issues, finding.positions))
+    own = table.spec.resource.get("name", "")
+    for fk in schema.get("foreignKeys") or []:
+        fields, reference = _as_list(fk["fields"]), fk["reference"]
+        ref_fields, resource = _as_list(reference["fields"]), reference.get("resource", "")
+        if resource not in ("", own) or not all(k in by_name for k in fields + ref_fields):
+            continue  # schema_problems refuses such a schema at load
+        canon: dict[Any, int] = {}
+        source = [_typed_ids(table, by_name[k], canon, nan_base=1 << 40) for k in ref_fields]
+        target = [_typed_ids(table, by_name[k], canon, nan_base=1 << 50) for k in fields]
+        source_none = np.logical_and.reduce([i < 0 for i in source])
+        target_none = np.logical_and.reduce([i < 0 for i in target])
+        lookup = pd.MultiIndex.from_arrays([i[~source_none] for i in source])
+        known = pd.MultiIndex.from_arrays(target).isin(lookup)
+        rows = np.flatnonzero(~known & ~target_none)
+        where = f"{resource or own}" + (f" ({', '.join(ref_fields)})" if ref_fields != fields or resource else "")
+        message = f"({', '.join(fields)}) not found among the values of {where or 'this table'}"
+        found.append(("foreign-key", _key_row_issues(table, fields, rows, message, None, kind="foreign-key"), rows))
+    return found
+
+
+def _tuple_ids(ids: list[np.ndarray]) -> np.ndarray:
+    """One id per distinct tuple of ids, in order of first appearance."""
+    frame = pd.DataFrame({str(n): i for n, i in enumerate(ids)})
+    return frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy().astype(np.int64)
+
+
+def _key_row_issues(
+    table: NormalizedTable,
+    fields: list[str],
+    rows: np.ndarray,
+    message: str,
+    first: np.ndarray | None,
+    kind: str = "primary-key",
+) -> list[Issue]:
+    """One issue per row for a key of one or more fields: its cell is the key's first field."""
+    if not len(rows):
+        return []
+    texts = [table.source_texts(name, rows) for name in fields]
+    related = table.full_cells(fields[0], first) if first is not None else [""] * len(rows)
+    return [
+        Issue(
+            "error",
+            kind,
+            message,
+            file=file,
+            sheet=sheet,
+            cell=cell,
+            field=", ".join(fields),
+            value=" | ".join(parts) if any(parts) else "",
+            rule="primaryKey" if kind == "primary-key" else "foreignKeys",
+            related_cell=other,
+        )
+        for (file, sheet), cell, other, *parts in zip(
+            table.places(rows), table.cells(fields[0], rows), related, *texts, strict=True
+        )
+    ]
 
 
 SAMPLE_ROWS = 10_000  # a column's first rows tell whether checking distinct values pays
