@@ -122,7 +122,8 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
         raise ConfigError(f"dataset {name!r}: cannot load its schema files: {exc}") from exc
     from pipeline.validate import schema_problems  # here: validate imports this module
 
-    problems = schema_problems(table_schema, ["", *(r.get("name", "") for r in descriptor["resources"])])
+    resources = ["", *(r.get("name", "") for r in descriptor["resources"])]
+    problems = schema_problems(table_schema, resources, descriptor.get("$schema", ""))
     if problems:
         where = (directory / resource["schema"]).as_posix()
         raise ConfigError(f"dataset {name!r}: {where} is not a valid Table Schema:\n  " + "\n  ".join(problems))

@@ -8,6 +8,7 @@ tests compare both on the same data). Every error names file, sheet and cell.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import os
@@ -62,6 +63,8 @@ CONSTRAINT_MESSAGES = {
     "maxLength": "longer than {0} characters",
     "pattern": "does not match the pattern {0}",
     "enum": "not one of the allowed values",
+    "constraint": "cannot be compared with the field's constraints (Frictionless fails on it: e.g. a time "
+    "with a time zone against a bound without one)",
 }
 # the types Frictionless 5 reads (Table Schema v1, and `list` from v2)
 TABLE_SCHEMA_TYPES = (
@@ -119,17 +122,25 @@ def _repeated_rows(values: pd.DataFrame, key: str) -> np.ndarray:
     return repeated
 
 
-def schema_problems(table_schema: Any, resources: Collection[str] = ("",)) -> list[str]:
+def schema_problems(
+    table_schema: Any, resources: Collection[str] = ("",), package_profile: str | None = None
+) -> list[str]:
     """What makes a Table Schema unusable, one line per problem (field, what is wrong, what is
     allowed): Frictionless's own descriptor validation, plus what it only finds while reading
     rows (constraint values its reader cannot read, patterns that do not compile, keys naming
-    missing fields or resources). `resources`: the names a foreign key may reference."""
+    missing fields or resources). `resources`: the names a foreign key may reference;
+    `package_profile`: the `$schema` of the data package that will carry the Table Schema
+    ("" for none: Data Package v1, which Frictionless then holds the schema to; None to
+    judge the schema by its own `$schema`)."""
     from frictionless import Field, FrictionlessException, Schema, system
+    from frictionless.metadata.context import ValidationContext
 
     if not isinstance(table_schema, dict) or not isinstance(table_schema.get("fields"), list):
         return ['a Table Schema is an object with a "fields" list']
     problems: list[str] = []
     usable = []
+    carrier = table_schema if package_profile is None else {"$schema": package_profile} if package_profile else {}
+    context = ValidationContext(datapackage_version=Schema.effective_datapackage_version(carrier, None))
     for n, desc in enumerate(table_schema["fields"], start=1):
         if not isinstance(desc, dict) or not isinstance(desc.get("name"), str):
             problems.append(f'field {n}: a field is an object with a text "name"')
@@ -144,7 +155,7 @@ def schema_problems(table_schema: Any, resources: Collection[str] = ("",)) -> li
         cls = system.select_field_class(kind)
         allowed = ", ".join([*cls.supported_constraints, "unique"])
         try:
-            notes = [e.note for e in cls.metadata_validate(desc)]
+            notes = [e.note for e in cls.metadata_validate(desc, context=context)]
         except FrictionlessException as exc:
             notes = [exc.error.note]
         for note in notes:
@@ -154,10 +165,11 @@ def schema_problems(table_schema: Any, resources: Collection[str] = ("",)) -> li
         if not notes:
             problems.extend(f"field {name!r}: {p}" for p in _constraint_value_problems(Field.from_descriptor(desc)))
     try:
-        notes = [e.note for e in Schema.metadata_validate({**table_schema, "fields": usable})]
+        found = list(Schema.metadata_validate({**table_schema, "fields": usable}, context=context))
     except FrictionlessException as exc:
-        notes = [exc.error.note]
-    problems.extend(n for n in notes if not n.startswith("Field is not valid") and "primary key" not in n)
+        found = [exc.error]
+    # field errors were reported per field above; a primary key naming no field is reported below
+    problems.extend(e.note for e in found if e.type != "field-error" and "primary key" not in e.note)
     names = {d["name"] for d in usable}
     primary = table_schema.get("primaryKey") or []
     missing = [k for k in _as_list(primary) if k not in names] if isinstance(primary, str | list) else []
@@ -219,6 +231,7 @@ class _Plan:
     fast: str
     missing: tuple[str, ...]
     reader: Callable[[Any], tuple[Any, dict[str, str] | None]]
+    value: Callable[[Any], Any]  # Frictionless's typed value of a text (None: not of the type)
     descriptor: dict[str, Any]
 
     @property
@@ -242,11 +255,14 @@ def _plans(spec: DatasetSpec) -> list[_Plan]:
         elif fl.type == "date" and fl.format == "default" and not rest:
             fast = "date"
         descriptor = next(d for d in spec.table_schema["fields"] if d["name"] == f.name)
-        plans.append(_Plan(f, number, fast, tuple(missing), fl.create_cell_reader(), descriptor))
+        plans.append(
+            _Plan(f, number, fast, tuple(missing), fl.create_cell_reader(), fl.create_value_reader(), descriptor)
+        )
     return plans
 
 
 _SCHEMAS: dict[str, Any] = {}
+PARALLEL_ROWS = 10_000  # below this, threads cost more than they save
 
 
 def _frictionless_schema(table_schema: dict[str, Any]) -> Any:
@@ -263,11 +279,12 @@ def validate(table: NormalizedTable) -> list[Issue]:
     """Every schema error of the table (not only the first), in row order: the cell checks
     of each field, then unique, primaryKey and foreignKeys across rows, as Frictionless does.
 
-    Fields are checked in parallel threads: the checks are Arrow kernels that release
-    the GIL, so a 2-core machine checks two columns at once."""
+    Fields of a large table are checked in parallel threads: the checks are Arrow kernels that
+    release the GIL, so a 2-core machine checks two columns at once (a small table is checked
+    in this thread: starting threads would cost more than its checks)."""
     plans = _plans(table.spec)
     blank = _blank_rows(table, plans)
-    workers = max(1, min(len(plans), os.cpu_count() or 1))
+    workers = max(1, min(len(plans), os.cpu_count() or 1)) if len(table.values) >= PARALLEL_ROWS else 1
     issues: list[Issue] = []
     positions: list[np.ndarray] = []
     field_numbers: list[np.ndarray] = []
@@ -279,7 +296,7 @@ def validate(table: NormalizedTable) -> list[Issue]:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # issues of one field are built while the threads still check the next ones
-        checked = pool.map(lambda p: _field_findings(table, p), plans)
+        checked = (pool if workers > 1 else builtins).map(lambda p: _field_findings(table, p), plans)
         for plan, (text, findings) in zip(plans, checked, strict=True):
             for finding in findings:
                 if blank is not None:  # a blank row is one blank-row error, not a required error per cell
@@ -300,7 +317,7 @@ def validate(table: NormalizedTable) -> list[Issue]:
                     row_level + 1, _finding_issues(table, plan.field, _text(table, plan), finding), finding.positions
                 )
     for kind, found, rows in _key_issues(table, plans):
-        collect(row_level + {"primary-key": 2, "foreign-key": 3}[kind], found, rows)
+        collect(row_level + {"primary-key": 2, "unique-error": 3, "foreign-key": 4}[kind], found, rows)
     if not issues:
         return []
     order = np.lexsort((np.concatenate(field_numbers), np.concatenate(positions)))  # row, then field
@@ -424,7 +441,10 @@ def _frictionless_verdicts(
     if not len(rows):
         return broken
     for row, value in zip(rows.tolist(), values.take(pa.array(rows)).to_pylist(), strict=True):
-        _, notes = reader(value)
+        try:
+            _, notes = reader(value)
+        except Exception:  # Frictionless itself fails on it (e.g. a zoned time against a bound without zone)
+            notes = {"constraint": ""}
         for rule in notes or ():
             broken.setdefault(rule, np.zeros(len(values), dtype=bool))[row] = True
     return broken
@@ -443,8 +463,9 @@ def _typed_ids(table: NormalizedTable, plan: _Plan, canon: dict[Any, int] | None
     canon = {} if canon is None else canon
     ids = np.full(len(values), -1, dtype=np.int64)
     nan = np.zeros(len(values), dtype=bool)
+    missing = set(plan.missing)
     for i, text in enumerate(values.to_pylist()):
-        typed, _notes = plan.reader(text)
+        typed = None if text in missing else plan.value(text)
         if typed is None:
             continue
         if typed != typed:
@@ -493,6 +514,19 @@ def _key_issues(table: NormalizedTable, plans: list[_Plan]) -> list[tuple[str, l
             message = f"primary key ({', '.join(key)}) repeats that of another row"
             issues = _key_row_issues(table, key, finding.positions, message, finding.first_of_key)
             found.append(("primary-key", issues, finding.positions))
+    for names in schema.get("uniqueKeys") or []:
+        # Frictionless 5 does not check uniqueKeys (Table Schema v2); we do, skipping (as SQL does)
+        # a row where any of the fields is missing
+        names = _as_list(names)
+        if not names or not all(k in by_name for k in names):
+            continue
+        ids = [_typed_ids(table, by_name[k], None, nan_base=1 << 40) for k in names]
+        some_none = np.logical_or.reduce([i < 0 for i in ids])
+        combined = ids[0] if len(ids) == 1 else _tuple_ids(ids)
+        for finding in _unique_findings(pa.array(combined), ~some_none):
+            message = f"({', '.join(names)}) repeats the values of another row (uniqueKeys)"
+            issues = _key_row_issues(table, names, finding.positions, message, finding.first_of_key, "unique-error")
+            found.append(("unique-error", issues, finding.positions))
     own = table.spec.resource.get("name", "")
     for fk in schema.get("foreignKeys") or []:
         fields, reference = _as_list(fk["fields"]), fk["reference"]
@@ -542,7 +576,7 @@ def _key_row_issues(
             cell=cell,
             field=", ".join(fields),
             value=" | ".join(parts) if any(parts) else "",
-            rule="primaryKey" if kind == "primary-key" else "foreignKeys",
+            rule={"primary-key": "primaryKey", "foreign-key": "foreignKeys", "unique-error": "uniqueKeys"}[kind],
             related_cell=other,
         )
         for (file, sheet), cell, other, *parts in zip(
