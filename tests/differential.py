@@ -38,7 +38,10 @@ VALID = {
     "yearmonth": ["2021-03", "2564-12", "1999-01"],
     "duration": ["P1Y2M", "PT5M", "P3D", "P1Y2M3DT4H5M6S"],
     "geopoint": ["100.5,13.7", "0,0", "-180,90", "180,-90"],
-    "geojson": ['{"type": "Point", "coordinates": [100.5, 13.7]}', '{"type": "LineString", "coordinates": [[1, 2], [3, 4]]}'],
+    "geojson": [
+        '{"type": "Point", "coordinates": [100.5, 13.7]}',
+        '{"type": "LineString", "coordinates": [[1, 2], [3, 4]]}',
+    ],
     "object": ['{"a": 1}', "{}", '{"b": [1, 2]}'],
     "array": ["[1, 2]", "[]", '["a"]'],
     "list": ["a,b", "1,2,3", "x"],
@@ -96,8 +99,12 @@ def field_descriptors(draw: st.DrawFn, name: str) -> dict[str, Any]:
         if draw(st.booleans()):
             field["groupChar"] = draw(st.sampled_from([",", " "]))  # v2; Frictionless 5 ignores it
     if kind == "boolean" and draw(st.booleans()):
-        field["trueValues"] = draw(st.lists(st.sampled_from(["yes", "y", "1", "ใช่", "true", "✓"]), min_size=1, max_size=3, unique=True))
-        field["falseValues"] = draw(st.lists(st.sampled_from(["no", "n", "0", "ไม่ใช่", "false", "✗"]), min_size=1, max_size=3, unique=True))
+        field["trueValues"] = draw(
+            st.lists(st.sampled_from(["yes", "y", "1", "ใช่", "true", "✓"]), min_size=1, max_size=3, unique=True)
+        )
+        field["falseValues"] = draw(
+            st.lists(st.sampled_from(["no", "n", "0", "ไม่ใช่", "false", "✗"]), min_size=1, max_size=3, unique=True)
+        )
     if kind == "list" and draw(st.booleans()):
         field["delimiter"] = draw(st.sampled_from([";", "|"]))
     if kind == "list" and draw(st.booleans()):
@@ -120,7 +127,9 @@ def field_descriptors(draw: st.DrawFn, name: str) -> dict[str, Any]:
     if kind == "string" and draw(st.integers(0, 3)) == 0:
         constraints["pattern"] = draw(st.sampled_from(PATTERNS))
     if kind not in ("object", "array", "list", "geojson") and draw(st.integers(0, 3)) == 0:
-        constraints["enum"] = draw(st.lists(st.sampled_from(VALID[kind] + HOSTILE[:12]), min_size=1, max_size=4, unique=True))
+        constraints["enum"] = draw(
+            st.lists(st.sampled_from(VALID[kind] + HOSTILE[:12]), min_size=1, max_size=4, unique=True)
+        )
     if constraints:
         field["constraints"] = constraints
     return field
@@ -174,11 +183,19 @@ def tables(draw: st.DrawFn) -> tuple[dict[str, Any], list[list[str]]]:
 def spec_for(schema: dict[str, Any], name: str = "table") -> DatasetSpec:
     """A dataset of one resource holding `schema`, as load_dataset would build it."""
     fields = tuple(
-        FieldSpec(name=f["name"], type=f.get("type", "string"), title="", constraints=f.get("constraints", {}), normalize="text")
+        FieldSpec(
+            name=f["name"],
+            type=f.get("type", "string"),
+            title="",
+            constraints=f.get("constraints", {}),
+            normalize="text",
+        )
         for f in schema["fields"]
     )
     resource = {"name": name, "path": f"{name}.csv", "schema": schema}
-    return DatasetSpec(name, REFERENCE.parent, {"resources": [resource]}, schema, resource, fields, (), Reference(REFERENCE), {})
+    return DatasetSpec(
+        name, REFERENCE.parent, {"resources": [resource]}, schema, resource, fields, (), Reference(REFERENCE), {}
+    )
 
 
 def own_errors(schema: dict[str, Any], rows: list[list[str]]) -> set[tuple[int, str, str]]:
@@ -198,11 +215,16 @@ def own_errors(schema: dict[str, Any], rows: list[list[str]]) -> set[tuple[int, 
 
 def frictionless_errors(schema: dict[str, Any], rows: list[list[str]]) -> set[tuple[int, str, str]]:
     """What Frictionless reports for the same rows and schema."""
-    from frictionless import Resource, Schema
+    from frictionless import Resource
 
     names = [f["name"] for f in schema["fields"]]
     resource = Resource.from_descriptor(
-        {"$schema": V2.replace("tableschema", "dataresource"), "name": "table", "data": [names, *rows], "schema": schema}
+        {
+            "$schema": V2.replace("tableschema", "dataresource"),
+            "name": "table",
+            "data": [names, *rows],
+            "schema": schema,
+        }
     )
     try:
         report = resource.validate(limit_errors=10**6)
