@@ -6,10 +6,23 @@ Table Schemas (every type, option and constraint) and random or hostile cell tex
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
+from pipeline.cli import main
+from pipeline.errors import ConfigError
+from pipeline.run import Config, build
+
+from .conftest import SCHEMAS, write_csv
 from .differential import comparable, frictionless_errors, own_errors, tables
 
 FUZZ = int(os.environ.get("FUZZ_EXAMPLES", "0"))
@@ -20,14 +33,131 @@ CASES = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
+SEEN: Counter[str] = Counter()  # what the cases reached, for the test below
 
 
 @CASES
 @given(tables())
 def test_validator_reports_exactly_what_frictionless_reports(case: tuple[dict, list[list[str]]]) -> None:
     schema, rows = case
-    own, reference = comparable(own_errors(schema, rows)), frictionless_errors(schema, rows)
+    own, reference = own_errors(schema, rows), frictionless_errors(schema, rows)
+    SEEN.update(f"{kind} {rule}" if kind == "constraint-error" else kind for _, _, kind, rule in own)
+    SEEN.update(f"type {f['type']}" for f in schema["fields"])
     if reference == {(0, "", "task-error")}:  # Frictionless fails on the table: we must not publish it
         assert own
     else:
-        assert own == reference
+        assert comparable(own) == reference
+
+
+def test_the_cases_reach_every_type_and_every_kind_of_error() -> None:
+    """The comparison above means something only if the drawn cases break every rule."""
+    if not SEEN:
+        pytest.skip("runs after the differential test, in the same session")
+    rules = ("required", "enum", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+    expected = {f"constraint-error {r}" for r in (*rules, "minLength", "maxLength")}
+    expected |= {"type-error", "unique-error", "primary-key", "foreign-key", "blank-row"}
+    expected |= {f"type {t}" for t in ("string", "number", "integer", "boolean", "date", "time", "datetime")}
+    expected |= {f"type {t}" for t in ("year", "yearmonth", "duration", "geopoint", "geojson", "object", "array")}
+    expected |= {"type any", "type list"}
+    assert expected <= set(SEEN), sorted(expected - set(SEEN))
+
+
+# -- the build, end to end, on a dataset of another shape ---------------------------------------
+
+TRAINING_SCHEMA = {
+    "fields": [
+        {"name": "province", "type": "string", "title": "จังหวัด", "constraints": {"required": True}},
+        {"name": "course", "type": "string", "title": "หลักสูตร", "constraints": {"required": True}},
+        {"name": "session_date", "type": "date", "title": "วันที่อบรม", "constraints": {"required": True}},
+        {"name": "participants", "type": "integer", "title": "จำนวนผู้เข้าอบรม", "constraints": {"minimum": 0}},
+        {"name": "budget", "type": "number", "title": "งบประมาณ (บาท)", "constraints": {"minimum": 0}},
+    ],
+    "primaryKey": ["province", "course", "session_date"],
+    "missingValues": ["", "-"],
+}
+TRAINING_ROWS = [
+    ["province", "course", "session_date", "participants", "budget"],
+    ["ชลบุรี", "ข้อมูลเปิด", "2021-03-15", "25", "15000.50"],
+    ["ชลบุรี", "ข้อมูลเปิด", "2021-03-16", "30", ""],
+    ["ระยอง", "ข้อมูลเปิด", "2021-03-15", "", "12000"],
+    ["ระยอง", "ความปลอดภัยไซเบอร์", "2021-03-15", "18", "0"],
+]
+
+
+def training_workspace(root: Path, schema: dict, rows: list[list[str]]) -> Config:
+    """A schemas folder holding one dataset of training sessions (not the contest), and its raw CSV."""
+    schemas = root / "schemas"
+    shutil.copytree(SCHEMAS / "reference", schemas / "reference")
+    folder = schemas / "training"
+    folder.mkdir()
+    descriptor = {
+        "name": "training",
+        "title": "การอบรมรายจังหวัด",
+        "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/"}],
+        "resources": [{"name": "sessions", "path": "sessions.csv", "schema": "sessions.schema.json"}],
+    }
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    (folder / "sessions.schema.json").write_text(json.dumps(schema, ensure_ascii=False), encoding="utf-8")
+    (folder / "fields.yaml").write_text("resource: sessions\nfields: {}\n", encoding="utf-8")
+    write_csv(root / "raw" / "training" / "sessions.csv", rows)
+    return Config(root / "raw", root / "published", root / "reports", schemas)
+
+
+def test_published_package_of_another_shape_passes_frictionless_validate(tmp_path: Path) -> None:
+    config = training_workspace(tmp_path, TRAINING_SCHEMA, TRAINING_ROWS)
+    result = build(config)[0]
+    assert result.status == "published", [i.line() for i in result.errors]
+    package = config.published_dir / "training" / "datapackage.json"
+    check = subprocess.run(
+        [sys.executable, "-m", "frictionless", "validate", "--json", str(package)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout[-2000:]
+    assert json.loads(check.stdout)["valid"] is True
+
+
+def test_negative_budget_and_repeated_composite_key_fail_the_build_as_in_frictionless(tmp_path: Path) -> None:
+    """Issue 12: `minimum: 0` on a number field, and a composite primaryKey, were not enforced."""
+    rows = [*TRAINING_ROWS, ["ชลบุรี", "ข้อมูลเปิด", "2021-03-15", "12", "-5000"]]
+    config = training_workspace(tmp_path, TRAINING_SCHEMA, rows)
+    result = build(config)[0]
+    assert result.status == "invalid"
+    found = {(i.cell, i.type, i.rule) for i in result.errors}
+    assert found == {("E6", "constraint-error", "minimum"), ("A6", "primary-key", "primaryKey")}
+    key_error = next(i for i in result.errors if i.type == "primary-key")
+    assert key_error.related_cell == "sessions.csv › A2"
+    assert not (config.published_dir / "training").exists()
+    assert frictionless_errors(TRAINING_SCHEMA, rows[1:]) == {(6, "budget", "constraint-error"), (6, "", "primary-key")}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"budget": {"type": "decimal"}}, ["'budget'", "'decimal'", "allowed: string, number, integer"]),
+        ({"participants": {"constraints": {"minLength": 1}}}, ["'participants'", "minLength", "allowed for integer"]),
+        ({"budget": {"constraints": {"minimum": "zero"}}}, ["'budget'", "minimum 'zero'"]),
+        ({"course": {"constraints": {"pattern": "[ก-"}}}, ["'course'", "pattern"]),
+        ({"primaryKey": ["province", "district"]}, ["primaryKey", "district"]),
+    ],
+)
+def test_a_schema_frictionless_would_refuse_is_a_config_error_naming_file_and_field(
+    tmp_path: Path, change: dict, expected: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = copy.deepcopy(TRAINING_SCHEMA)
+    for name, patch in change.items():
+        if name in schema:
+            schema[name] = patch
+            continue
+        field = next(f for f in schema["fields"] if f["name"] == name)
+        field.update({k: v for k, v in patch.items() if k != "constraints"})
+        field.setdefault("constraints", {}).update(patch.get("constraints", {}))
+    config = training_workspace(tmp_path, schema, TRAINING_ROWS)
+    with pytest.raises(ConfigError) as caught:
+        build(config)
+    message = str(caught.value)
+    assert "sessions.schema.json" in message
+    for part in expected:
+        assert part in message
+    args = ["build", "--raw-dir", str(config.raw_dir), "--published-dir", str(config.published_dir)]
+    args += ["--reports-dir", str(config.reports_dir), "--schemas-dir", str(config.schemas_dir)]
+    assert main(args) == 2
+    assert "sessions.schema.json" in capsys.readouterr().err
