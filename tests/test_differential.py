@@ -161,3 +161,45 @@ def test_a_schema_frictionless_would_refuse_is_a_config_error_naming_file_and_fi
     args += ["--reports-dir", str(config.reports_dir), "--schemas-dir", str(config.schemas_dir)]
     assert main(args) == 2
     assert "sessions.schema.json" in capsys.readouterr().err
+
+
+def test_a_large_table_checked_through_distinct_values_agrees_with_frictionless(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In a large table, columns that repeat are checked once per distinct value, and columns
+    in parallel threads: the same findings, on every fast-path type and a few others. (The
+    thresholds are lowered so that Frictionless has 3,000 rows to read, not 12,000.)"""
+    import random
+
+    from pipeline import validate
+
+    from .differential import HOSTILE, VALID
+
+    monkeypatch.setattr(validate, "SAMPLE_ROWS", 1000)
+    monkeypatch.setattr(validate, "PARALLEL_ROWS", 1000)
+
+    schema = {
+        "fields": [
+            {"name": "code", "type": "string", "constraints": {"pattern": "[A-Z]-[0-9]+", "required": True}},
+            {"name": "year", "type": "integer", "constraints": {"minimum": 2500, "maximum": 2600}},
+            {"name": "day", "type": "date"},
+            {"name": "amount", "type": "number", "constraints": {"minimum": 0}},
+            {"name": "done", "type": "boolean"},
+            {"name": "kind", "type": "string", "constraints": {"enum": ["a", "b", "ภูเก็ต"], "minLength": 1}},
+        ],
+        "primaryKey": ["code", "year"],
+        "missingValues": ["", "-"],
+    }
+    pick = random.Random(12)
+    pools = [
+        [f"A-{n}" for n in range(40)] + ["a-1", "A-", ""],
+        ["2564", "2565", "2499", "2601", "+2564", "02564", "", "x"],
+        VALID["date"] + ["2021-1-5", "2021-02-30", "-"],
+        VALID["number"] + ["-1", "1,000", "NaN", ""],
+        VALID["boolean"] + ["yes", ""],
+        ["a", "b", "ภูเก็ต", "c", ""] + HOSTILE[:3],
+    ]
+    rows = [[pick.choice(pool) for pool in pools] for _ in range(3_000)]
+    own = comparable(own_errors(schema, rows))
+    assert len(own) > 300 and {kind for _, _, kind in own} >= {"type-error", "constraint-error", "primary-key"}
+    assert own == frictionless_errors(schema, rows)
