@@ -37,7 +37,9 @@ from pipeline.normalize import NormalizedTable
 CERTAIN_PATTERNS = {
     "integer": r"-?[0-9]+",
     "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "number": r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?",
 }
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 TYPE_HINTS = {
     "string": "not a valid {format}",
     "integer": "not a whole number (e.g. a year such as 2564)",
@@ -255,6 +257,8 @@ def _plans(spec: DatasetSpec) -> list[_Plan]:
             fast = "integer" if all(type(c[k]) is int for k in rest) else ""
         elif fl.type == "date" and fl.format == "default" and not rest:
             fast = "date"
+        elif fl.type == "number" and fl.decimal_char == "." and not fl.group_char and rest <= set(BOUNDS):
+            fast = "number"
         descriptor = next(d for d in spec.table_schema["fields"] if d["name"] == f.name)
         plans.append(
             _Plan(f, number, fast, tuple(missing), fl.create_cell_reader(), fl.create_value_reader(), descriptor)
@@ -387,13 +391,17 @@ def _field_findings(table: NormalizedTable, plan: _Plan) -> tuple[pa.Array | pa.
         if f.derived_from:
             message = f"{f.name} is required but cannot be derived from an empty or invalid {f.derived_from}"
         flag(~present, "constraint-error", "required", message)
-    certain = present.copy()
+    certain = present.copy() if plan.fast else np.zeros(len(values), dtype=bool)
     if plan.fast in CERTAIN_PATTERNS:
         certain &= _mask(pc.match_substring_regex(values, f"^(?:{CERTAIN_PATTERNS[plan.fast]})$"))
         if plan.fast == "date":
             certain = _on_the_calendar(values, certain)
-    elif not plan.fast:
-        certain[:] = False
+    number_bounds: list[tuple[str, np.ndarray]] = []
+    if plan.fast == "number" and any(rule in c for rule in BOUNDS):
+        number_bounds = _number_out_of_bounds(values, certain, c, plan.value)
+        for rule, bad in number_bounds:
+            if rule == "tie":  # too close to a bound to decide in floating point: Frictionless decides
+                certain &= ~bad
     for rule, bad in _frictionless_verdicts(values, present & ~certain, plan.reader).items():
         if rule == "type":
             hint = TYPE_HINTS.get(f.type, f"not a valid {f.type}").format(format=plan.descriptor.get("format", ""))
@@ -403,6 +411,9 @@ def _field_findings(table: NormalizedTable, plan: _Plan) -> tuple[pa.Array | pa.
     if plan.fast == "integer":
         for rule, message, bad in _out_of_range(values, certain, c):
             flag(bad, "constraint-error", rule, message)
+    for rule, bad in number_bounds:
+        if rule != "tie":
+            flag(certain & bad, "constraint-error", rule, CONSTRAINT_MESSAGES[rule].format(c[rule]))
     if plan.fast == "string":
         if "minLength" in c or "maxLength" in c:
             length = _mask(pc.utf8_length(values))
@@ -639,6 +650,24 @@ def _out_of_range(
             bad[huge[[compare(int(v), c[rule]) for v in values.take(pa.array(huge)).to_pylist()]]] = True
         found.append((rule, f"{word} than {c[rule]}", bad))
     return found
+
+
+def _number_out_of_bounds(
+    values: pa.Array | pa.ChunkedArray, certain: np.ndarray, c: dict, read: Callable[[Any], Any]
+) -> list[tuple[str, np.ndarray]]:
+    """Bounds of a plain decimal column, compared in float64: rounding is monotonic, so a value
+    whose float is below the bound's float is below the bound. Values whose float equals the
+    bound's are returned as "tie", for Frictionless to decide exactly (Decimal)."""
+    number = pc.cast(pc.if_else(pa.array(certain), values, "0"), pa.float64()).to_numpy()
+    found, tie = [], np.zeros(len(number), dtype=bool)
+    for rule in BOUNDS:
+        if rule not in c:
+            continue
+        bound = float(read(c[rule]))
+        tie |= certain & (number == bound)
+        below, above = number < bound, number > bound
+        found.append((rule, below if rule in ("minimum", "exclusiveMinimum") else above))
+    return [*found, ("tie", tie)]
 
 
 def _unique_findings(text: pa.Array | pa.ChunkedArray, present: np.ndarray) -> list[_Finding]:

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from pipeline.cli import main
 from pipeline.errors import ConfigError
 from pipeline.run import Config, build
+from pipeline.validate import schema_problems
 
 from .conftest import SCHEMAS, write_csv
 from .differential import comparable, frictionless_errors, own_errors, tables
@@ -203,3 +204,11 @@ def test_a_large_table_checked_through_distinct_values_agrees_with_frictionless(
     own = comparable(own_errors(schema, rows))
     assert len(own) > 300 and {kind for _, _, kind in own} >= {"type-error", "constraint-error", "primary-key"}
     assert own == frictionless_errors(schema, rows)
+
+
+@settings(CASES, max_examples=FUZZ or 100)
+@given(tables())
+def test_schema_problems_accepts_the_schemas_frictionless_accepts(case: tuple[dict, list[list[str]]]) -> None:
+    """The drawn schemas are valid Table Schemas (Frictionless reads them and validates rows
+    above); the load-time check must not refuse any of them."""
+    assert schema_problems(case[0]) == []
