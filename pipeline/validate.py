@@ -316,13 +316,15 @@ def validate(table: NormalizedTable) -> list[Issue]:
             for n, w in zip(table.row_numbers[rows].tolist(), _wheres(table, rows), strict=True)
         ]
         collect(row_level, found, rows)
+    unique_findings: dict[str, list[_Finding]] = {}
     for plan in plans:
         if plan.constraints.get("unique"):
-            for finding in _unique_value_findings(table, plan):
+            unique_findings[plan.field.name] = _unique_value_findings(table, plan)
+            for finding in unique_findings[plan.field.name]:
                 collect(
                     row_level + 1, _finding_issues(table, plan.field, _text(table, plan), finding), finding.positions
                 )
-    for kind, found, rows in _key_issues(table, plans):
+    for kind, found, rows in _key_issues(table, plans, unique_findings):
         collect(row_level + {"primary-key": 2, "unique-error": 3, "foreign-key": 4}[kind], found, rows)
     if not issues:
         return []
@@ -341,6 +343,8 @@ def _wheres(table: NormalizedTable, rows: np.ndarray) -> list[dict[str, str]]:
 def _is_missing(values: pa.Array | pa.ChunkedArray, missing: tuple[str, ...]) -> np.ndarray:
     if not missing:
         return np.zeros(len(values), dtype=bool)
+    if len(missing) == 1:  # the usual [""]: a comparison is cheaper than a hash lookup
+        return _mask(pc.equal(values, missing[0]))
     return _mask(pc.is_in(values, value_set=pa.array(missing, type=values.type)))
 
 
@@ -508,22 +512,33 @@ def _as_list(names: str | list[str]) -> list[str]:
     return [names] if isinstance(names, str) else list(names)
 
 
-def _key_issues(table: NormalizedTable, plans: list[_Plan]) -> list[tuple[str, list[Issue], np.ndarray]]:
-    """primaryKey (a repeated key, or a key whose every cell is missing) and foreignKeys
-    (a key not found among the referenced rows), compared on typed values as Frictionless does."""
+def _key_issues(
+    table: NormalizedTable, plans: list[_Plan], unique_findings: dict[str, list[_Finding]]
+) -> list[tuple[str, list[Issue], np.ndarray]]:
+    """primaryKey (a repeated key, or a key whose every cell is missing), uniqueKeys and foreignKeys
+    (a key not found among the referenced rows), compared on typed values as Frictionless does.
+    `unique_findings`: the repeats already found per field with the `unique` constraint."""
     schema = table.spec.table_schema
     by_name = {p.field.name: p for p in plans}
     found = []
     key = _as_list(schema.get("primaryKey") or [])
-    if key and all(k in by_name for k in key):
+    if len(key) == 1 and key[0] in by_name and by_name[key[0]].fast == "string":
+        # one plain-text field: its repeats are those of `unique` (already found when it has that constraint)
+        plan = by_name[key[0]]
+        rows = np.flatnonzero(_is_missing(_text(table, plan), plan.missing))
+        repeats = unique_findings.get(plan.field.name)
+        repeats = _unique_value_findings(table, plan) if repeats is None else repeats
+    elif key and all(k in by_name for k in key):
         ids = [_typed_ids(table, by_name[k], None, nan_base=1 << 40) for k in key]
         none = np.logical_and.reduce([i < 0 for i in ids])
         combined = ids[0] if len(ids) == 1 else _tuple_ids(ids)
         rows = np.flatnonzero(none)
+        repeats = _unique_findings(pa.array(combined), ~none)
+    if key and all(k in by_name for k in key):
         found.append(
             ("primary-key", _key_row_issues(table, key, rows, "every cell of the primary key is empty", None), rows)
         )
-        for finding in _unique_findings(pa.array(combined), ~none):
+        for finding in repeats:
             message = f"primary key ({', '.join(key)}) repeats that of another row"
             issues = _key_row_issues(table, key, finding.positions, message, finding.first_of_key)
             found.append(("primary-key", issues, finding.positions))
