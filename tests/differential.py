@@ -124,7 +124,7 @@ def field_descriptors(draw: st.DrawFn, name: str) -> dict[str, Any]:
     if kind == "list" and draw(st.booleans()):
         field["itemType"] = draw(st.sampled_from(["string", "integer", "number", "boolean", "date"]))
     if draw(st.integers(0, 5)) == 0:
-        field["missingValues"] = draw(st.sampled_from([["-"], ["", "NA"], []]))
+        field["missingValues"] = draw(st.sampled_from([["-"], ["", "NA"], [], [{"value": "-", "label": "ไม่ทราบ"}]]))
     constraints: dict[str, Any] = {}
     if draw(st.booleans()):
         constraints["required"] = True
@@ -164,14 +164,17 @@ def table_schemas(draw: st.DrawFn) -> dict[str, Any]:
     names = [f"f{n}" for n in range(draw(st.integers(1, 4)))]
     schema: dict[str, Any] = {"$schema": V2, "fields": [draw(field_descriptors(n)) for n in names]}
     if draw(st.booleans()):
-        schema["missingValues"] = draw(st.sampled_from([["", "-"], ["NA"], [], ["", "n/a", "0"]]))
+        schema["missingValues"] = draw(
+            st.sampled_from([["", "-"], ["NA"], [], ["", "n/a", "0"], [{"value": ""}, {"value": "-", "label": "ไม่มี"}]])
+        )
     hashable = [f["name"] for f in schema["fields"] if f["type"] not in UNHASHABLE]
     if hashable and draw(st.booleans()):
         schema["primaryKey"] = draw(st.lists(st.sampled_from(hashable), min_size=1, max_size=2, unique=True))
     if hashable and draw(st.integers(0, 3)) == 0:
         target = draw(st.lists(st.sampled_from(hashable), min_size=1, max_size=2, unique=True))
         source = draw(st.lists(st.sampled_from(hashable), min_size=len(target), max_size=len(target), unique=True))
-        schema["foreignKeys"] = [{"fields": target, "reference": {"resource": "", "fields": source}}]
+        resource = draw(st.sampled_from(["", "table"]))  # "" or its own name: a reference to itself
+        schema["foreignKeys"] = [{"fields": target, "reference": {"resource": resource, "fields": source}}]
     if hashable and draw(st.integers(0, 4)) == 0:
         schema["uniqueKeys"] = [draw(st.lists(st.sampled_from(hashable), min_size=1, max_size=2, unique=True))]
     return schema
