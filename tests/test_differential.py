@@ -138,6 +138,12 @@ def test_negative_budget_and_repeated_composite_key_fail_the_build_as_in_frictio
         ({"budget": {"constraints": {"minimum": "zero"}}}, ["'budget'", "minimum 'zero'"]),
         ({"course": {"constraints": {"pattern": "[ก-"}}}, ["'course'", "pattern"]),
         ({"primaryKey": ["province", "district"]}, ["primaryKey", "district"]),
+        ({"uniqueKeys": [["course", "trainer"]]}, ["uniqueKeys", "trainer"]),
+        (
+            {"foreignKeys": [{"fields": ["province"], "reference": {"resource": "provinces", "fields": ["name"]}}]},
+            ["resource 'provinces' is not in the package", "allowed: '', 'sessions'", "no field named name"],
+        ),
+        ({"budget": {"constraints": {"exclusiveMinimum": 0}}}, ["'budget'", "exclusiveMinimum", "v2"]),
     ],
 )
 def test_a_schema_frictionless_would_refuse_is_a_config_error_naming_file_and_field(
@@ -145,7 +151,7 @@ def test_a_schema_frictionless_would_refuse_is_a_config_error_naming_file_and_fi
 ) -> None:
     schema = copy.deepcopy(TRAINING_SCHEMA)
     for name, patch in change.items():
-        if name in schema:
+        if name not in {f["name"] for f in schema["fields"]}:  # a schema-level property
             schema[name] = patch
             continue
         field = next(f for f in schema["fields"] if f["name"] == name)
