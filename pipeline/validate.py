@@ -40,6 +40,18 @@ CERTAIN_PATTERNS = {
     "number": r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?",
 }
 BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+# Stricter than Frictionless, on purpose: the publish stage writes integer and number columns
+# as int64 / float64 (so that the XLSX and JSON copies hold numbers), which reads only these
+# forms. A value Frictionless accepts in another form (`+25`, `1_000`, `1,5` with decimalChar
+# ",", a declared missing value such as `-`) is refused as "type-error" with rule
+# "canonical <type>", naming the form to key; an empty cell is always fine.
+CANONICAL = {"integer": r"-?[0-9]{1,18}", "number": r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?"}
+CANONICAL_HINTS = {
+    "integer": "write the whole number with digits only, no sign but a leading minus, no separators "
+    "(the published table stores it as a number), or leave the cell empty",
+    "number": "write the number with digits and a decimal point only, no separators or signs but a "
+    "leading minus (the published table stores it as a number), or leave the cell empty",
+}
 TYPE_HINTS = {
     "string": "not a valid {format}",
     "integer": "not a whole number (e.g. a year such as 2564)",
@@ -406,7 +418,14 @@ def _field_findings(table: NormalizedTable, plan: _Plan) -> tuple[pa.Array | pa.
         for rule, bad in number_bounds:
             if rule == "tie":  # too close to a bound to decide in floating point: Frictionless decides
                 certain &= ~bad
-    for rule, bad in _frictionless_verdicts(values, present & ~certain, plan.reader).items():
+    verdicts = _frictionless_verdicts(values, present & ~certain, plan.reader)
+    if f.type in CANONICAL:
+        canonical = _mask(pc.match_substring_regex(values, f"^(?:{CANONICAL[f.type]})$"))
+        unwritable = ~_mask(pc.equal(values, "")) & ~canonical
+        if "type" in verdicts:  # already a type error
+            unwritable &= ~verdicts["type"]
+        flag(unwritable, "type-error", f"canonical {f.type}", CANONICAL_HINTS[f.type])
+    for rule, bad in verdicts.items():
         if rule == "type":
             hint = TYPE_HINTS.get(f.type, f"not a valid {f.type}").format(format=plan.descriptor.get("format", ""))
             flag(bad, "type-error", f"type {f.type}", hint)

@@ -24,7 +24,7 @@ from pipeline.run import Config, build
 from pipeline.validate import schema_problems
 
 from .conftest import SCHEMAS, write_csv
-from .differential import comparable, frictionless_errors, own_errors, tables
+from .differential import comparable, expected_canonical, frictionless_errors, own_errors, tables
 
 FUZZ = int(os.environ.get("FUZZ_EXAMPLES", "0"))
 CASES = settings(
@@ -48,6 +48,8 @@ def test_validator_reports_exactly_what_frictionless_reports(case: tuple[dict, l
         assert own
     else:
         assert comparable(own) == reference
+        canonical = {(row, field, kind) for row, field, kind, rule in own if rule.startswith("canonical")}
+        assert canonical == expected_canonical(schema, rows, reference)
 
 
 def test_the_cases_reach_every_type_and_every_kind_of_error() -> None:
@@ -218,3 +220,24 @@ def test_schema_problems_accepts_the_schemas_frictionless_accepts(case: tuple[di
     """The drawn schemas are valid Table Schemas (Frictionless reads them and validates rows
     above); the load-time check must not refuse any of them."""
     assert schema_problems(case[0], ["", "table"]) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [("participants", "1_000"), ("participants", "+25"), ("participants", "-"), ("participants", "9" * 20)],
+)
+def test_a_number_frictionless_reads_but_the_table_cannot_store_is_an_error_not_a_crash(
+    tmp_path: Path, field: str, text: str
+) -> None:
+    """Frictionless reads `+25`, `1_000`, a declared missing value `-` and a 20-digit integer;
+    the published table stores integers as 64-bit numbers, so these are refused by cell
+    (exit 1), not published, and never crash the publish stage (exit 70)."""
+    rows = copy.deepcopy(TRAINING_ROWS)
+    rows[1][rows[0].index(field)] = text
+    config = training_workspace(tmp_path, TRAINING_SCHEMA, rows)
+    result = build(config)[0]
+    assert [(i.cell, i.type, i.rule) for i in result.errors] == [("D2", "type-error", "canonical integer")]
+    assert not (config.published_dir / "training").exists()
+    args = ["build", "--raw-dir", str(config.raw_dir), "--published-dir", str(config.published_dir)]
+    args += ["--reports-dir", str(config.reports_dir), "--schemas-dir", str(config.schemas_dir)]
+    assert main(args) == 1
