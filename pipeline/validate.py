@@ -173,44 +173,72 @@ def schema_problems(
             notes = [e.note for e in cls.metadata_validate(desc, context=context)]
         except FrictionlessException as exc:
             notes = [exc.error.note]
+        except Exception as exc:  # Frictionless trips over some malformed descriptors itself
+            notes = [f"Frictionless cannot read this field ({type(exc).__name__}: {exc})"]
         for note in notes:
             hint = f" (allowed for {kind}: {allowed})" if "is not supported by type" in note else ""
             problems.append(f"field {name!r}: {note}{hint}")
         usable.append(desc if not notes else {"name": name})
         if not notes:
-            problems.extend(f"field {name!r}: {p}" for p in _constraint_value_problems(Field.from_descriptor(desc)))
-    try:
-        found = list(Schema.metadata_validate({**table_schema, "fields": usable}, context=context))
-    except FrictionlessException as exc:
-        found = [exc.error]
-    # field errors were reported per field above; a primary key naming no field is reported below
-    problems.extend(e.note for e in found if e.type != "field-error" and "primary key" not in e.note)
+            try:
+                problems.extend(f"field {name!r}: {p}" for p in _constraint_value_problems(Field.from_descriptor(desc)))
+            except FrictionlessException as exc:
+                problems.append(f"field {name!r}: {exc.error.note}")
+            except Exception as exc:  # a constraint value its reader cannot even look at
+                problems.append(f"field {name!r}: Frictionless cannot read its constraints ({type(exc).__name__})")
     names = {d["name"] for d in usable}
-    primary = table_schema.get("primaryKey") or []
-    missing = [k for k in _as_list(primary) if k not in names] if isinstance(primary, str | list) else []
-    if missing:
-        problems.append(f"primaryKey {primary}: no field named {', '.join(map(str, missing))}")
-    for keys in table_schema.get("uniqueKeys") or []:
-        missing = [k for k in _as_list(keys) if k not in names]
-        if missing:
-            problems.append(f"uniqueKeys {keys}: no field named {', '.join(missing)}")
-    for fk in table_schema.get("foreignKeys") or []:
-        try:
-            fields, reference = _as_list(fk["fields"]), fk["reference"]
-            ref_fields, resource = _as_list(reference["fields"]), reference.get("resource", "")
-        except (KeyError, TypeError):
+    key_problems = _key_problems(table_schema, names, resources)
+    try:
+        errors = Schema.metadata_validate({**table_schema, "fields": usable}, context=context)
+        found = [e.note for e in errors if e.type != "field-error"]
+    except FrictionlessException as exc:
+        found = [exc.error.note]
+    except Exception as exc:  # Frictionless trips over some malformed keys itself: ours name them
+        found = [] if key_problems else [f"Frictionless cannot read this Table Schema ({type(exc).__name__}: {exc})"]
+    # field errors were reported per field above; a primary key naming no field is reported below
+    problems.extend(n for n in found if "primary key" not in n)
+    problems.extend(key_problems)
+    return problems
+
+
+def _key_names(value: Any) -> list[str] | None:
+    """The field names of a key (one name, or a list of names); None when it is neither."""
+    found = [value] if isinstance(value, str) else value
+    return found if isinstance(found, list) and all(isinstance(n, str) for n in found) else None
+
+
+def _key_problems(table_schema: dict[str, Any], names: set[str], resources: Collection[str]) -> list[str]:
+    """primaryKey, uniqueKeys and foreignKeys that name no field, or a resource not in the package."""
+    problems = []
+    keys: list[tuple[str, Any]] = []
+    if "primaryKey" in table_schema:
+        keys.append(("primaryKey", table_schema["primaryKey"]))
+    for prop in ("uniqueKeys", "foreignKeys"):
+        if not isinstance(table_schema.get(prop, []), list):
+            problems.append(f"{prop} must be a list")
+    for unique in table_schema.get("uniqueKeys") if isinstance(table_schema.get("uniqueKeys"), list) else []:
+        keys.append(("uniqueKeys", unique))
+    for fk in table_schema.get("foreignKeys") if isinstance(table_schema.get("foreignKeys"), list) else []:
+        reference = fk.get("reference") if isinstance(fk, dict) else None
+        resource = reference.get("resource", "") if isinstance(reference, dict) else None
+        if not isinstance(resource, str) or "fields" not in fk or "fields" not in reference:
             problems.append(f'foreignKeys {fk}: needs "fields" and "reference": {{"resource", "fields"}}')
             continue
+        fields, ref_fields = _key_names(fk["fields"]), _key_names(reference["fields"])
+        keys += [("foreignKeys", fk["fields"]), ("foreignKeys reference", reference["fields"])]
         if resource not in resources:
-            allowed_names = ", ".join(repr(r) for r in resources)
+            allowed = ", ".join(repr(r) for r in resources)
             problems.append(
-                f"foreignKeys {fields}: resource {resource!r} is not in the package; allowed: {allowed_names}"
+                f"foreignKeys {fk['fields']}: resource {resource!r} is not in the package; allowed: {allowed}"
             )
-        missing = [k for k in fields + ref_fields if k not in names]
-        if missing:
-            problems.append(f"foreignKeys {fields}: no field named {', '.join(missing)}")
-        if len(fields) != len(ref_fields):
+        if fields is not None and ref_fields is not None and len(fields) != len(ref_fields):
             problems.append(f"foreignKeys {fields}: {len(fields)} field(s) refer to {len(ref_fields)} field(s)")
+    for prop, value in keys:
+        key = _key_names(value)
+        if key is None:
+            problems.append(f"{prop} {value!r}: allowed is a field name or a list of field names")
+        elif missing := [k for k in key if k not in names]:
+            problems.append(f"{prop} {key}: no field named {', '.join(missing)}")
     return problems
 
 

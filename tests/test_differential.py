@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.cli import main
 from pipeline.errors import ConfigError
@@ -241,3 +242,44 @@ def test_a_number_frictionless_reads_but_the_table_cannot_store_is_an_error_not_
     args = ["build", "--raw-dir", str(config.raw_dir), "--published-dir", str(config.published_dir)]
     args += ["--reports-dir", str(config.reports_dir), "--schemas-dir", str(config.schemas_dir)]
     assert main(args) == 1
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["", "a", "f0", "integer", "decimal", "[a-"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["name", "type", "fields"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+PROPERTIES = ["fields", "primaryKey", "uniqueKeys", "foreignKeys", "missingValues"]
+FIELD_KEYS = ["name", "type", "format", "constraints", "missingValues", "trueValues", "decimalChar", "bareNumber"]
+CONSTRAINTS = ["required", "unique", "minimum", "maximum", "exclusiveMinimum", "minLength", "pattern", "enum"]
+
+
+@settings(CASES, max_examples=FUZZ or 300)
+@given(
+    st.dictionaries(st.sampled_from(PROPERTIES), JSON, max_size=4),
+    st.lists(
+        st.dictionaries(st.sampled_from(FIELD_KEYS), JSON, max_size=4)
+        | st.fixed_dictionaries({"name": st.sampled_from(["f0", "f1"]), "type": st.sampled_from(["integer", "date"])}),
+        max_size=3,
+    ),
+    st.dictionaries(st.sampled_from(CONSTRAINTS), JSON, max_size=3),
+)
+def test_any_descriptor_is_judged_without_crashing_and_what_passes_frictionless_reads(
+    extra: dict, fields: list, constraints: dict
+) -> None:
+    """A hand-written schema can hold anything: the load-time check answers with problems (a
+    configuration error, exit 2), never an exception (exit 70); what it lets through,
+    Frictionless builds a schema from and reads a cell with."""
+    from frictionless import Schema
+
+    schema = {"fields": fields, **{k: v for k, v in extra.items() if k != "fields"}}
+    if fields and isinstance(fields[0], dict):
+        fields[0]["constraints"] = constraints
+    problems = schema_problems(schema)
+    assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
+    if not problems:
+        readers = [f.create_cell_reader() for f in Schema.from_descriptor(schema).fields]
+        for read in readers:
+            read("1")
