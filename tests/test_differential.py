@@ -161,9 +161,9 @@ def test_a_schema_frictionless_would_refuse_is_a_config_error_naming_file_and_fi
         field.update({k: v for k, v in patch.items() if k != "constraints"})
         field.setdefault("constraints", {}).update(patch.get("constraints", {}))
     config = training_workspace(tmp_path, schema, TRAINING_ROWS)
-    with pytest.raises(ConfigError) as caught:
-        build(config)
-    message = str(caught.value)
+    result = build(config)[0]
+    assert result.status == "failed" and isinstance(result.error, ConfigError) and result.exit_code == 2
+    message = str(result.error)
     assert "sessions.schema.json" in message
     for part in expected:
         assert part in message
