@@ -47,10 +47,10 @@ BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 # "canonical <type>", naming the form to key; an empty cell is always fine.
 CANONICAL = {"integer": r"-?[0-9]{1,18}", "number": r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?"}
 CANONICAL_HINTS = {
-    "integer": "write the whole number with digits only, no sign but a leading minus, no separators "
-    "(the published table stores it as a number), or leave the cell empty",
-    "number": "write the number with digits and a decimal point only, no separators or signs but a "
-    "leading minus (the published table stores it as a number), or leave the cell empty",
+    "integer": "key the whole number in digits only (a leading minus allowed, at most 18 digits, no "
+    "separators): the published table stores it as a number; or leave the cell empty",
+    "number": "key the number in digits with a decimal point only (a leading minus allowed, no "
+    "separators): the published table stores it as a number; or leave the cell empty",
 }
 TYPE_HINTS = {
     "string": "not a valid {format}",
@@ -86,7 +86,6 @@ TABLE_SCHEMA_TYPES = (
     "string", "number", "integer", "boolean", "object", "array", "list", "date", "time", "datetime",
     "year", "yearmonth", "duration", "geopoint", "geojson", "any",
 )  # fmt: skip
-ROW_LEVEL = ("unique-error", "primary-key", "foreign-key", "blank-row")
 
 
 def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[Issue]]:
