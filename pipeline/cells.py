@@ -46,6 +46,7 @@ POLICIES = ("refuse", "escape", "allow")
 SUSPECT = f"{CONTROL}|[{FORMATTING}]"
 _FORMATTING = re.compile(f"[{FORMATTING}]")
 _CONTROL = re.compile(CONTROL)
+UNFILLED = "^[\\s\u00a0\u200b\u3000]*$"
 
 
 def _rows_mask(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -104,17 +105,26 @@ def hidden_characters(sheet: MappedSheet) -> list[Issue]:
                     )
                 )
         if len(formatting) > MAX_WARNINGS_PER_TYPE:
-            issues.append(
-                Issue(
-                    "warning",
-                    "invisible-character",
-                    f"… and {len(formatting) - MAX_WARNINGS_PER_TYPE:,} more cells of {name} with invisible "
-                    "formatting characters, removed",
-                    field=name,
-                    **where,
-                )
-            )
+            issues.append(more_invisible(len(formatting) - MAX_WARNINGS_PER_TYPE, name, where))
     return issues
+
+
+def more_invisible(count: int, name: str, where: dict[str, str]) -> Issue:
+    """The warning counting the cells of a column with invisible characters beyond those listed."""
+    return Issue(
+        "warning",
+        "invisible-character",
+        f"… and {count:,} more cells of {name} with invisible formatting characters, removed",
+        field=name,
+        **where,
+    )
+
+
+def more_escaped(count: int, name: str) -> Issue:
+    """The warning counting the cells of a field escaped beyond those listed."""
+    return Issue(
+        "warning", "formula-escaped", f"… and {count:,} more cells of {name} published with a leading apostrophe", field=name
+    )
 
 
 def unlabelled_cells(grid: SheetGrid, sheet: MappedSheet) -> list[Issue]:
@@ -124,24 +134,40 @@ def unlabelled_cells(grid: SheetGrid, sheet: MappedSheet) -> list[Issue]:
     if not len(header):
         return []
     pos = int(header[0])
+    labelled = {
+        int(col)
+        for col, label in zip(grid.cells.columns, grid.cells.iloc[pos].tolist(), strict=True)
+        if isinstance(label, str) and label.strip()
+    }
+    found = unlabelled_counts(grid.cells.iloc[pos + 1 :], grid.row_numbers[pos + 1 :], labelled)
+    return unlabelled_issues(found, grid.file, grid.sheet)
+
+
+def unlabelled_counts(body: pd.DataFrame, row_numbers: np.ndarray, labelled: set[int]) -> dict[int, tuple[int, int]]:
+    """Column -> (how many values, row number of the first) in the columns of `body` without a
+    label; `pipeline/stream.py` adds these up over the batches of a large CSV."""
+    found = {}
+    for col in body.columns:
+        if int(col) in labelled:
+            continue
+        rows = _rows(pc.invert(pc.match_substring_regex(arrow_text(body[col].reset_index(drop=True)), UNFILLED)))
+        if len(rows):
+            found[int(col)] = (len(rows), int(row_numbers[rows[0]]))
+    return found
+
+
+def unlabelled_issues(found: dict[int, tuple[int, int]], file: str, sheet: str) -> list[Issue]:
     issues = []
-    for col in grid.cells.columns:
-        label = grid.cells.iat[pos, grid.cells.columns.get_loc(col)]
-        if isinstance(label, str) and label.strip():
-            continue
-        body = arrow_text(grid.cells[col].iloc[pos + 1 :].reset_index(drop=True))
-        rows = _rows(pc.invert(pc.match_substring_regex(body, "^[\\s\u00a0\u200b\u3000]*$")))
-        if not len(rows):
-            continue
-        first = f"{column_letter(int(col))}{int(grid.row_numbers[pos + 1 + rows[0]])}"
+    for col, (count, row) in found.items():
+        first = f"{column_letter(col)}{row}"
         issues.append(
             Issue(
                 "warning",
                 "unlabelled-cells",
-                f"{len(rows):,} value(s) in column {column_letter(int(col))} under no header are not read "
+                f"{count:,} value(s) in column {column_letter(col)} under no header are not read "
                 f"(first: {first}); give the column a header from fields.yaml, or delete the values",
-                file=grid.file,
-                sheet=grid.sheet,
+                file=file,
+                sheet=sheet,
                 cell=first,
             )
         )
@@ -217,14 +243,7 @@ def check_values(table: NormalizedTable) -> list[Issue]:
                     )
                 )
         if f.formulas == "escape" and len(rows) > len(named):
-            issues.append(
-                Issue(
-                    "warning",
-                    "formula-escaped",
-                    f"… and {len(rows) - len(named):,} more cells of {f.name} published with a leading apostrophe",
-                    field=f.name,
-                )
-            )
+            issues.append(more_escaped(len(rows) - len(named), f.name))
         if f.formulas == "escape":
             column = table.values[f.name].copy()
             column.iloc[rows] = ["'" + v for v in values]

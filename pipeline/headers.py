@@ -109,17 +109,9 @@ def map_sheet(grid: SheetGrid, spec: DatasetSpec) -> tuple[MappedSheet | None, l
                     **where,
                 )
             )
-    body = grid.cells.iloc[pos + 1 :]
-    data = pd.DataFrame({name: body[col].reset_index(drop=True) for name, col in columns.items()})
-    row_numbers = grid.row_numbers[pos + 1 :]
-    repeated = _repeated_header_rows(data, spec)
-    if repeated.any():
-        for row in row_numbers[repeated]:
-            issues.append(
-                Issue("warning", "repeated-header", "the header row again; skipped", cell=f"row {row}", **where)
-            )
-        data = data[~repeated].reset_index(drop=True)
-        row_numbers = row_numbers[~repeated]
+    body, body_rows = grid.cells.iloc[pos + 1 :], grid.row_numbers[pos + 1 :]
+    data, row_numbers, body_issues = map_body(body, body_rows, columns, spec, where)
+    issues.extend(body_issues)
     mapped = MappedSheet(
         file=grid.file,
         sheet=grid.sheet,
@@ -130,6 +122,24 @@ def map_sheet(grid: SheetGrid, spec: DatasetSpec) -> tuple[MappedSheet | None, l
         dropped_personal=personal,
     )
     return mapped, issues
+
+
+def map_body(
+    body: pd.DataFrame, row_numbers: np.ndarray, columns: dict[str, int], spec: DatasetSpec, where: dict[str, str]
+) -> tuple[pd.DataFrame, np.ndarray, list[Issue]]:
+    """The rows under a found header, as mapped fields (a header row met again skipped, with a
+    warning); `pipeline/stream.py` maps a large CSV's later batches with it."""
+    data = pd.DataFrame({name: body[col].reset_index(drop=True) for name, col in columns.items()})
+    issues = []
+    repeated = _repeated_header_rows(data, spec)
+    if repeated.any():
+        for row in row_numbers[repeated]:
+            issues.append(
+                Issue("warning", "repeated-header", "the header row again; skipped", cell=f"row {row}", **where)
+            )
+        data = data[~repeated].reset_index(drop=True)
+        row_numbers = row_numbers[~repeated]
+    return data, row_numbers, issues
 
 
 def _repeated_header_rows(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:

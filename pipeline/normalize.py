@@ -98,6 +98,19 @@ class NormalizedTable:
 
 def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedTable, list[Issue]]:
     """Normalize the rows of every mapped sheet into one table, plus cross-field issues."""
+    table, filled, problems = normalize_steps(sheets, spec)
+    issues = [issue for _field, found in filled for issue in found]
+    for problem in problems:
+        issues.extend(problem_issues(table, problem))
+    return table, issues
+
+
+def normalize_steps(
+    sheets: list[MappedSheet], spec: DatasetSpec
+) -> tuple[NormalizedTable, list[tuple[str, list[Issue]]], list[Problem]]:
+    """`normalize`, with its issues in the two groups it reports in turn: a keyed value that disagrees
+    with the one another field fills in (per field), then the rows each normalizer refused
+    (`pipeline/stream.py` puts a large table's batches back in that order)."""
     mapped_fields = [f.name for f in spec.fields if not f.derived_from]
     parts = []
     for sheet in sheets:
@@ -120,7 +133,7 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     out: dict[str, pd.Series] = {}
     filled: dict[str, tuple[str, pd.Series]] = {}  # target field -> (source field, value derived for it)
     problems: list[Problem] = []
-    issues: list[Issue] = []
+    filled_issues: list[tuple[str, list[Issue]]] = []
     fields = {f.name: f for f in spec.fields}
     for name in run_order(spec):
         f = fields[name]
@@ -132,7 +145,7 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
         for what, values in column.fills.items():
             filled[f.fills[what]] = (f.name, values)
         if f.name in filled:  # a value derived by another field's normalizer fills this one
-            issues.extend(_merge_filled(table, out, f.name, *filled[f.name]))
+            filled_issues.append((f.name, _merge_filled(table, out, f.name, *filled[f.name])))
 
     # a name keyed without its type ("ปางหมู" + type column) gets the type in front
     for f in spec.fields:
@@ -143,10 +156,8 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
             bare = (name != "") & kind.isin(known) & ~_starts_with_any(name, known)
             out[f.name] = name.where(~bare, kind + name)
 
-    for problem in problems:
-        issues.extend(_problem_issues(table, problem))
     table.values = pd.DataFrame({name: out[name] for name in spec.field_names}, index=index)
-    return table, issues
+    return table, filled_issues, problems
 
 
 def run_order(spec: DatasetSpec) -> list[str]:
@@ -189,7 +200,7 @@ def _merge_filled(
     return issues
 
 
-def _problem_issues(table: NormalizedTable, problem: Problem) -> list[Issue]:
+def problem_issues(table: NormalizedTable, problem: Problem) -> list[Issue]:
     """Issues for the rows a normalizer refused, each naming its cell (and the other cell it compared with)."""
     cells = table.cells(problem.field, problem.positions)
     related = table.cells(problem.related, problem.positions) if problem.related else [""] * len(cells)

@@ -207,6 +207,8 @@ def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, A
 
 def stage(spec: DatasetSpec, values: pd.DataFrame, staging: Path) -> dict[str, Path]:
     """Write every published file of the dataset into `staging`."""
+    if not isinstance(values, pd.DataFrame):  # a table built batch by batch writes itself (pipeline/stream.py)
+        return values.stage(spec, staging)
     table = table_for_output(values, spec)
     name = spec.resource["name"]
     files = {"csv": staging / f"{name}.csv"}

@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -468,7 +469,9 @@ def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: 
     return SheetGrid(display_name, "", cells, row_numbers)
 
 
-def _limited(reader: Iterator[list[str]], display_name: str) -> Iterator[list[str]]:
+def _limited(
+    reader: Iterator[list[str]], display_name: str, max_cells: int | None = safety.MAX_USED_CELLS
+) -> Iterator[list[str]]:
     """Records as they come, refusing one wider than Excel's 16,384 columns before it is
     turned into columns (a 1 MB row of 500,000 empty fields once took 56 s and 2.7 GB), and
     a file whose rectangle exceeds the workbook cell limit (`safety.MAX_USED_CELLS`)."""
@@ -481,7 +484,7 @@ def _limited(reader: Iterator[list[str]], display_name: str) -> Iterator[list[st
                     f"{display_name}: record {number} has {width:,} fields, more than a spreadsheet holds "
                     f"({MAX_CSV_COLUMNS:,}); check the delimiter and remove the empty columns"
                 )
-        if number * width > safety.MAX_USED_CELLS:
+        if max_cells is not None and number * width > max_cells:
             raise ReadError(
                 f"{display_name}: refused: {number:,} records x {width:,} fields is more than "
                 f"{safety.MAX_USED_CELLS:,} cells, the limit a workbook has too; split the file"
@@ -505,3 +508,52 @@ def _sniff_dialect(text: str, delimiter: str | None) -> type[csv.Dialect]:
     Dialect.delimiter = delimiter or sniffed.delimiter
     Dialect.skipinitialspace = bool(sniffed.skipinitialspace)
     return Dialect
+
+
+# -- large CSV files, read batch by batch (pipeline/stream.py) --------------------------------
+
+STREAM_SAMPLE_BYTES = 1 << 20
+
+
+def stream_encoding(path: Path, options: dict[str, str]) -> str | None:
+    """The encoding a large CSV is read in batch by batch: the one fields.yaml names, else UTF-8
+    when its first megabyte is UTF-8; None when only the whole-file reader can tell (Thai code pages)."""
+    if options.get("encoding"):
+        return options["encoding"]
+    with path.open("rb") as fh:
+        head = fh.read(STREAM_SAMPLE_BYTES)
+    if b"\x00" in head[:4096]:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not a character cut at the end of the sample
+            return None
+    return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+
+
+def csv_batches(
+    path: Path, display_name: str, options: dict[str, str], encoding: str, batch_rows: int, progress: Progress = QUIET
+) -> Iterator[SheetGrid]:
+    """The records of a CSV as grids of up to `batch_rows` records each, read as `_read_csv` reads
+    the whole file (same dialect sniffing, same parser, record numbers counted over the whole
+    file), without the cell limit: each batch is let go before the next is read."""
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            dialect = _sniff_dialect(fh.read(65536), options.get("delimiter"))
+            fh.seek(0)
+            records = _limited(csv.reader(fh, dialect), display_name, max_cells=None)
+            progress.step(f"reading {printable(display_name)}")
+            first = 1
+            while chunk := list(itertools.islice(records, batch_rows)):
+                cells, row_numbers = _grid_from_rows(chunk, first_row_number=first, col_offset=0, progress=progress)
+                first += len(chunk)
+                del chunk
+                yield SheetGrid(display_name, "", cells, row_numbers)
+    except csv.Error as exc:
+        raise ReadError(f"{display_name}: malformed CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            f"{printable(display_name)}: cannot decode as {encoding} (a large CSV is read as UTF-8 unless fields.yaml "
+            f"names its encoding: csv: {{encoding: ...}}): {exc}"
+        ) from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 import filelock
 import pandas as pd
 
-from pipeline import cells, headers, normalize, pages, paths, pdpa, publish, read, scaffold, validate
+from pipeline import cells, headers, normalize, pages, paths, pdpa, publish, read, scaffold, stream, validate
 from pipeline.dataset import DatasetSpec, load_dataset
 from pipeline.errors import BuildLocked, ConfigError, PipelineError, ReadError
 from pipeline.issues import Issue, cap_warnings
@@ -35,6 +35,7 @@ class Config:
     force: bool = False
     progress: Progress = QUIET
     lock_timeout: float = 300.0
+    stream_bytes: int | None = stream.STREAM_BYTES  # CSV input this large is built in bounded memory
 
 
 SCAFFOLD_COMMAND = "make new DATASET={name} FROM={source}"
@@ -118,10 +119,15 @@ def _failed(name: str, exc: BaseException) -> DatasetResult:
 
 
 def process(
-    spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET, published_dir: Path | None = None
-) -> tuple[pd.DataFrame, list[Issue], Summary]:
+    spec: DatasetSpec,
+    raw_dir: Path,
+    progress: Progress = QUIET,
+    published_dir: Path | None = None,
+    stream_bytes: int | None = stream.STREAM_BYTES,
+) -> tuple[pd.DataFrame | stream.StreamedTable, list[Issue], Summary]:
     """Read, map, normalize and validate one dataset; returns rows ready to publish (a raw file
-    that is a copy of what `published_dir` holds for it is refused, never read back)."""
+    that is a copy of what `published_dir` holds for it is refused, never read back). CSV input
+    of `stream_bytes` or more is built batch by batch in bounded memory (`pipeline/stream.py`)."""
     summary = Summary(spec.name)
     issues: list[Issue] = []
     mapped: list[headers.MappedSheet] = []
@@ -130,6 +136,9 @@ def process(
         raise ConfigError(f"raw data folder not found: {folder}")
     files, skipped = read.discover(folder, published_dir / spec.name if published_dir else None)
     issues.extend(skipped)
+    if stream.wanted(files, spec.csv_options, stream_bytes):
+        streamed, found, summary = stream.process(spec, folder, files, progress, published_dir)
+        return streamed, _finish(spec, issues + found, summary), summary
     for path in files:
         display = path.relative_to(folder).as_posix()
         summary.files.append(display)
@@ -168,15 +177,20 @@ def process(
     issues.extend(cells.check_values(table))
     issues.extend(validate.validate(table))
     issues.extend(validate.personal_data(table))
-    issues.extend(_descriptor_personal_data(spec))
-    issues.extend(_unfilled_metadata(spec))
     summary.rows_published = len(table.values)
     progress.done()
+    return table.values, _finish(spec, issues, summary), summary
+
+
+def _finish(spec: DatasetSpec, issues: list[Issue], summary: Summary) -> list[Issue]:
+    """The checks of the dataset as a whole, then every issue capped and masked for the report."""
+    issues.extend(_descriptor_personal_data(spec))
+    issues.extend(_unfilled_metadata(spec))
     if summary.rows_published == 0 and summary.files:
         issues.append(
             Issue("error", "empty-table", "no data rows: refusing to publish an empty table over the published one")
         )
-    return table.values, pdpa.mask_issues(cap_warnings(issues), spec.reference.directory), summary
+    return pdpa.mask_issues(cap_warnings(issues), spec.reference.directory)
 
 
 def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
@@ -251,7 +265,7 @@ def _guarded(name: str, work: Callable[[], DatasetResult]) -> DatasetResult:
 
 def _check_one(config: Config, name: str) -> DatasetResult:
     spec = load_dataset(config.schemas_dir, name)
-    _values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir)
+    _values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir, config.stream_bytes)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
     result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     return result
@@ -301,7 +315,7 @@ def build_one(config: Config, name: str) -> DatasetResult:
     fingerprint = input_fingerprint(spec, config.raw_dir)
     if is_up_to_date(spec, config, fingerprint):
         return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
-    values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir)
+    values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir, config.stream_bytes)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
     result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     if result.status == "valid":

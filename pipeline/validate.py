@@ -98,19 +98,7 @@ def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[I
         return table, []
     group = values.groupby(list(values.columns), sort=False, dropna=False).ngroup().to_numpy()
     first_of_group = np.flatnonzero(~dup)  # groups are numbered in order of first appearance
-    issues = []
-    for pos in np.flatnonzero(dup):
-        original = int(first_of_group[group[pos]])
-        issues.append(
-            Issue(
-                "warning",
-                "duplicate-row",
-                "exact duplicate of an earlier row; dropped",
-                cell=f"row {int(table.row_numbers[pos])}",
-                related_cell=table.full_cells(table.spec.field_names[0], np.array([original]))[0],
-                **table.where(pos),
-            )
-        )
+    issues = duplicate_row_issues(table, np.flatnonzero(dup), first_of_group[group[dup]])
     keep = ~dup
     kept = NormalizedTable(
         values=values[keep].reset_index(drop=True),
@@ -121,6 +109,22 @@ def drop_duplicate_rows(table: NormalizedTable) -> tuple[NormalizedTable, list[I
         spec=table.spec,
     )
     return kept, issues
+
+
+def duplicate_row_issues(table: NormalizedTable, rows: np.ndarray, originals: np.ndarray) -> list[Issue]:
+    """A warning for each row in `rows` (ascending), naming the earlier row it repeats."""
+    related = table.full_cells(table.spec.field_names[0], originals)
+    return [
+        Issue(
+            "warning",
+            "duplicate-row",
+            "exact duplicate of an earlier row; dropped",
+            cell=f"row {number}",
+            related_cell=other,
+            **where,
+        )
+        for number, other, where in zip(table.row_numbers[rows].tolist(), related, _wheres(table, rows), strict=True)
+    ]
 
 
 def _repeated_rows(values: pd.DataFrame, key: str) -> np.ndarray:
@@ -328,17 +332,31 @@ def validate(table: NormalizedTable) -> list[Issue]:
     release the GIL, so a 2-core machine checks two columns at once (a small table is checked
     in this thread: starting threads would cost more than its checks)."""
     plans = _plans(table.spec)
+    found = [*cell_findings(table, plans), *cross_row_findings(table, plans)]
+    return in_row_order(found)
+
+
+Located = tuple[list[Issue], np.ndarray, int]  # issues, the row of each, the rank of their check in a row
+
+
+def in_row_order(found: list[Located]) -> list[Issue]:
+    """The issues of every check, by row, then by check (fields in schema order, then the row-level ones)."""
+    issues = [i for found_issues, _, _ in found for i in found_issues]
+    if not issues:
+        return []
+    positions = np.concatenate([rows for _, rows, _ in found])
+    numbers = np.concatenate([np.full(len(rows), rank) for _, rows, rank in found])
+    order = np.lexsort((numbers, positions))  # row, then field
+    return [issues[i] for i in order.tolist()]
+
+
+def cell_findings(table: NormalizedTable, plans: list[_Plan] | None = None) -> list[Located]:
+    """What each row breaks on its own: cell rules per field, and blank rows (`pipeline/stream.py`
+    checks a large table batch by batch with it)."""
+    plans = _plans(table.spec) if plans is None else plans
     blank = _blank_rows(table, plans)
     workers = max(1, min(len(plans), os.cpu_count() or 1)) if len(table.values) >= PARALLEL_ROWS else 1
-    issues: list[Issue] = []
-    positions: list[np.ndarray] = []
-    field_numbers: list[np.ndarray] = []
-
-    def collect(number: int, found: list[Issue], rows: np.ndarray) -> None:
-        issues.extend(found)
-        positions.append(rows)
-        field_numbers.append(np.full(len(rows), number))
-
+    found: list[Located] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # issues of one field are built while the threads still check the next ones
         checked = (pool if workers > 1 else builtins).map(lambda p: _field_findings(table, p), plans)
@@ -346,29 +364,46 @@ def validate(table: NormalizedTable) -> list[Issue]:
             for finding in findings:
                 if blank is not None:  # a blank row is one blank-row error, not a required error per cell
                     finding.positions = finding.positions[~blank[finding.positions]]
-                collect(plan.number, _finding_issues(table, plan.field, text, finding), finding.positions)
-    row_level = len(plans)
+                found.append((_finding_issues(table, plan.field, text, finding), finding.positions, plan.number))
     if blank is not None:
         rows = np.flatnonzero(blank)
-        found = [
+        issues = [
             Issue("error", "blank-row", "every cell of this row is empty or a missing value", cell=f"row {n}", **w)
             for n, w in zip(table.row_numbers[rows].tolist(), _wheres(table, rows), strict=True)
         ]
-        collect(row_level, found, rows)
+        found.append((issues, rows, len(plans)))
+    return found
+
+
+def cross_row_fields(spec: DatasetSpec) -> list[str]:
+    """The fields the checks across rows read: `unique` ones, and those of primaryKey, uniqueKeys, foreignKeys."""
+    schema = spec.table_schema
+    names = [f.name for f in spec.fields if f.constraints.get("unique")]
+    names += _as_list(schema.get("primaryKey") or [])
+    for unique in schema.get("uniqueKeys") or []:
+        names += _as_list(unique)
+    for fk in schema.get("foreignKeys") or []:
+        names += _as_list(fk["fields"]) + _as_list(fk["reference"]["fields"])
+    known = set(spec.field_names)
+    return [n for n in dict.fromkeys(names) if n in known]
+
+
+def cross_row_findings(table: NormalizedTable, plans: list[_Plan] | None = None) -> list[Located]:
+    """unique, primaryKey, uniqueKeys and foreignKeys: values compared across the whole table
+    (which needs only the fields `cross_row_fields` names)."""
+    plans = _plans(table.spec) if plans is None else plans
+    row_level = len(plans)
+    found: list[Located] = []
     unique_findings: dict[str, list[_Finding]] = {}
     for plan in plans:
         if plan.constraints.get("unique"):
             unique_findings[plan.field.name] = _unique_value_findings(table, plan)
             for finding in unique_findings[plan.field.name]:
-                collect(
-                    row_level + 1, _finding_issues(table, plan.field, _text(table, plan), finding), finding.positions
-                )
-    for kind, found, rows in _key_issues(table, plans, unique_findings):
-        collect(row_level + {"primary-key": 2, "unique-error": 3, "foreign-key": 4}[kind], found, rows)
-    if not issues:
-        return []
-    order = np.lexsort((np.concatenate(field_numbers), np.concatenate(positions)))  # row, then field
-    return [issues[i] for i in order.tolist()]
+                issues = _finding_issues(table, plan.field, _text(table, plan), finding)
+                found.append((issues, finding.positions, row_level + 1))
+    for kind, issues, rows in _key_issues(table, plans, unique_findings):
+        found.append((issues, rows, row_level + {"primary-key": 2, "unique-error": 3, "foreign-key": 4}[kind]))
+    return found
 
 
 def _text(table: NormalizedTable, plan: _Plan) -> pa.Array | pa.ChunkedArray:

@@ -1,0 +1,554 @@
+"""Large CSV inputs in bounded memory: the same stages as `run.process`, batch by batch.
+
+A table too large to hold (a ten-million-row export) is read in batches of records; each
+batch goes through the very stage functions of the in-memory build (map, normalize, the cell
+checks of validate, the cell guard, the PDPA guard), and only what the checks across rows
+need stays in memory: two 64-bit hashes of each row (exact duplicates), the text of the key
+fields (unique, primaryKey, uniqueKeys, foreignKeys, the sort order) and where each row came
+from. Normalized batches are spilled to Arrow IPC files (LZ4) beside the published folder;
+the published CSV is written sorted by the primary key from buckets of known output
+positions (a distribution sort: the order is known before any row is moved).
+
+Issues are the in-memory build's, in its order: each stage's issues are put back in the order
+the whole-table call gives them (field by field, or row by row), and warnings capped per
+column are capped over the whole table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipeline import cells, headers, normalize, publish, read, validate
+from pipeline.dataset import DatasetSpec
+from pipeline.errors import ReadError
+from pipeline.headers import MappedSheet
+from pipeline.issues import MAX_WARNINGS_PER_TYPE, Issue
+from pipeline.normalize import NormalizedTable
+from pipeline.normalizers import Problem
+from pipeline.progress import QUIET, Progress
+from pipeline.report import Summary
+
+STREAM_BYTES = 256 << 20  # CSV input at least this large is built batch by batch
+BATCH_ROWS = 200_000  # records per batch: ~0.3 GB of working memory
+BUCKET_ROWS = 500_000  # published rows written per sorted bucket
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit row hashes
+_COUNT = re.compile(r"^… and ([0-9,]+) more")  # a warning that counts those not listed
+
+
+def wanted(files: list[Path], options: dict[str, str], stream_bytes: int | None) -> bool:
+    """Stream when every file is a CSV readable batch by batch and together they reach `stream_bytes`."""
+    if stream_bytes is None or not files or sum(p.stat().st_size for p in files) < stream_bytes:
+        return False
+    try:
+        return all(read.sniff_format(p) == "csv" and read.stream_encoding(p, options) for p in files)
+    except ReadError:
+        return False  # the whole-file reader says what is wrong with it
+
+
+@dataclass
+class _File:
+    """What one file gave in the first pass (dropped whole if reading it fails midway, as the
+    in-memory build drops a file it cannot read)."""
+
+    display: str
+    issues: list[Issue] = field(default_factory=list)
+    sheet: MappedSheet | None = None
+    rows: int = 0
+    batches: list[int] = field(default_factory=list)  # its batches in the first spill
+    filled: list[tuple[int, str, list[Issue]]] = field(default_factory=list)  # (batch, field, issues)
+    problems: list[tuple[int, Problem, list[Issue]]] = field(default_factory=list)
+
+
+class _Spill:
+    """An Arrow IPC file of record batches of one schema, written once, read back batch by batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pa.ipc.RecordBatchFileWriter | None = None
+        self.schema: pa.Schema | None = None
+        self.count = 0
+
+    def write(self, table: pa.Table) -> int:
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pa.ipc.new_file(str(self.path), table.schema, options=IPC_OPTIONS)
+        self.writer.write_table(table.cast(self.schema), max_chunksize=max(table.num_rows, 1))
+        self.count += 1
+        return self.count - 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.close()
+        if not self.count:
+            return
+        with pa.OSFile(str(self.path)) as source:  # read, not mapped: the pages read are let go
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+
+
+def _text_table(frame: pd.DataFrame, numbers: np.ndarray) -> pa.Table:
+    """A batch of text columns (and row numbers) with one schema whatever its content."""
+    columns = {name: pa.array(frame[name], type=pa.large_string(), from_pandas=True) for name in frame.columns}
+    return pa.table({**columns, ROW: pa.array(numbers, type=pa.int64())})
+
+
+ROW = "\0row"
+CLEANED = "\0cleaned:"
+
+
+def process(
+    spec: DatasetSpec,
+    folder: Path,
+    files: list[Path],
+    progress: Progress = QUIET,
+    spill_dir: Path | None = None,
+    batch_rows: int | None = None,
+) -> tuple[StreamedTable, list[Issue], Summary]:
+    """Read, map, normalize and validate one dataset's CSV files batch by batch; the issues are
+    those `run.process` finds in the whole table, in the same order (up to its common tail)."""
+    summary = Summary(spec.name)
+    work = Path(
+        tempfile.mkdtemp(prefix=f".spill-{spec.name}-", dir=spill_dir if spill_dir and spill_dir.is_dir() else None)
+    )
+    result = StreamedTable(spec, work)
+    batch_rows = max(batch_rows or BATCH_ROWS, headers.HEADER_SEARCH_ROWS + 1)  # the header lies in the first batch
+    first = _Spill(work / "normalized.arrow")
+    hashes: list[tuple[np.ndarray, np.ndarray]] = []
+    numbers: list[np.ndarray] = []
+    done: list[_File] = []
+    for path in files:
+        one = _File(path.relative_to(folder).as_posix())
+        summary.files.append(one.display)
+        try:
+            _first_pass(spec, path, one, first, hashes, numbers, progress, batch_rows)
+        except ReadError as exc:
+            message = str(exc).removeprefix(f"{one.display}: ")
+            done.append(_File(one.display, [Issue("error", "source-error", message, file=one.display)]))
+            continue
+        done.append(one)
+    first.close()
+    mapped = [f for f in done if f.sheet is not None]
+    sheets = [f.sheet for f in mapped if f.sheet is not None]
+    sheet_of_batch = {b: i for i, f in enumerate(mapped) for b in f.batches}
+    issues: list[Issue] = []
+    for one in done:
+        issues.extend(one.issues)
+        if one.sheet is not None:
+            summary.sheets.append(one.display)
+            summary.personal_data_columns_dropped.extend(one.sheet.dropped_personal)
+            summary.rows_read += one.rows
+    if not summary.files:
+        issues.append(Issue("error", "source-error", f"no .xlsx, .csv or .tsv files in {folder}"))
+    progress.step(f"{spec.name}: normalizing and validating")
+    issues.extend(_normalize_issues(spec, mapped))
+
+    # exact duplicates across the whole table, from the rows' hashes
+    live = sorted(sheet_of_batch)
+    h1 = np.concatenate([hashes[i][0] for i in live]) if live else np.zeros(0, np.uint64)
+    h2 = np.concatenate([hashes[i][1] for i in live]) if live else np.zeros(0, np.uint64)
+    del hashes
+    dup, originals = _duplicates(h1, h2)
+    del h1, h2
+    if dup.any():
+        sheet_index = np.concatenate([np.full(len(numbers[i]), sheet_of_batch[i], np.int32) for i in live])
+        everything = NormalizedTable(
+            pd.DataFrame(), pd.DataFrame(), sheet_index, np.concatenate([numbers[i] for i in live]), sheets, spec
+        )
+        found = validate.duplicate_row_issues(everything, np.flatnonzero(dup), originals)
+        summary.duplicates_dropped = len(found)
+        issues.extend(found)
+        del everything, sheet_index
+    del numbers
+
+    # second pass: the rows kept, checked batch by batch; the key fields kept for the checks across rows
+    keep = ~dup
+    thin_names = list(dict.fromkeys([*validate.cross_row_fields(spec), *result.sort_key]))
+    fallback = list(dict.fromkeys(n for name in thin_names for n in (name, *spec.field(name).cell_fallback)))
+    thin: dict[str, list[pa.Array]] = {n: [] for n in thin_names}
+    thin_cleaned: dict[str, list[pa.Array]] = {}
+    checked: list[tuple[int, list[Issue]]] = []
+    personal: list[tuple[int, list[Issue]]] = []
+    located: list[validate.Located] = []
+    start = offset = 0
+    kept_sheets: list[np.ndarray] = []
+    kept_rows: list[np.ndarray] = []
+    for number, batch in enumerate(first.batches()):
+        if number not in sheet_of_batch:
+            continue
+        mask = keep[start : start + batch.num_rows]
+        start += batch.num_rows
+        table = _batch_table(spec, sheets, sheet_of_batch[number], batch if mask.all() else batch.filter(mask))
+        checked.append((number, cells.check_values(table)))
+        for found_issues, rows, rank in validate.cell_findings(table):
+            located.append((found_issues, rows + offset, rank))
+        personal.append((number, validate.personal_data(table)))
+        for name in thin_names:
+            thin[name].append(pa.array(table.values[name], type=pa.large_string(), from_pandas=True))
+        for name in fallback:
+            if name in table.cleaned.columns:
+                thin_cleaned.setdefault(name, []).append(
+                    pa.array(table.cleaned[name], type=pa.large_string(), from_pandas=True)
+                )
+        kept_sheets.append(table.sheet_index)
+        kept_rows.append(table.row_numbers)
+        result.spill.write(_text_table(table.values, table.row_numbers))
+        offset += len(table.values)
+        del table
+    if not start:  # no rows: the checks still run once (a field's bad `formulas` policy is an error)
+        checked.append((0, cells.check_values(_batch_table(spec, sheets, 0, None))))
+    result.spill.close()
+    result.rows = offset
+    values = pd.DataFrame({n: pd.Series(_joined(thin[n]), dtype="str") for n in thin_names})
+    cleaned = pd.DataFrame({n: pd.Series(_joined(a), dtype="str") for n, a in thin_cleaned.items()})
+    sheet_index = np.concatenate(kept_sheets) if kept_sheets else np.zeros(0, np.int32)
+    row_numbers = np.concatenate(kept_rows) if kept_rows else np.zeros(0, np.int64)
+    whole = NormalizedTable(values, cleaned, sheet_index, row_numbers, sheets, spec)
+    located.extend(validate.cross_row_findings(whole))
+    result.keys = values[result.sort_key]
+    del whole, cleaned, values, thin, thin_cleaned
+
+    position = {f.name: i for i, f in enumerate(spec.fields)}
+    issues.extend(
+        _merge(checked, position, _check_values_rank, "formula-escaped", lambda n, i: cells.more_escaped(n, i.field))
+    )
+    issues.extend(validate.in_row_order(located))
+    issues.extend(_merge(personal, position, lambda _i: 0, None, None))
+    summary.rows_published = result.rows
+    progress.done()
+    return result, issues, summary
+
+
+def _first_pass(
+    spec: DatasetSpec,
+    path: Path,
+    one: _File,
+    spill: _Spill,
+    hashes: list[tuple[np.ndarray, np.ndarray]],
+    numbers: list[np.ndarray],
+    progress: Progress,
+    batch_rows: int,
+) -> None:
+    """Read, map and normalize one file batch by batch into `spill`; its issues into `one`."""
+    encoding = read.stream_encoding(path, spec.csv_options) or "utf-8"
+    width = 0
+    unlabelled: dict[int, tuple[int, int]] = {}
+    labelled: set[int] = set()
+    hidden: list[tuple[int, list[Issue]]] = []
+    header_seen = False
+    for grid in read.csv_batches(path, one.display, spec.csv_options, encoding, batch_rows, progress):
+        width = max([width, *(int(c) + 1 for c in grid.cells.columns)])
+        grid.cells = grid.cells.reindex(columns=range(width), fill_value="")
+        if not header_seen:
+            header_seen = True
+            sheet, sheet_issues = headers.map_sheet(grid, spec)
+            one.issues.extend(sheet_issues)
+            if sheet is None:
+                continue  # read on: a malformed record further down is still this file's error
+            pos = int(np.flatnonzero(grid.row_numbers == sheet.header_row)[0])
+            labels = grid.cells.iloc[pos].tolist()
+            labelled = {c for c, label in enumerate(labels) if isinstance(label, str) and label.strip()}
+            body, body_rows = grid.cells.iloc[pos + 1 :], grid.row_numbers[pos + 1 :]
+            one.sheet = MappedSheet(
+                sheet.file, sheet.sheet, sheet.header_row, pd.DataFrame(), np.zeros(0, np.int64),
+                sheet.columns, sheet.dropped_personal,
+            )  # fmt: skip
+            batch = sheet
+        elif one.sheet is None:
+            continue
+        else:
+            body, body_rows = grid.cells, grid.row_numbers
+            where = {"file": grid.file, "sheet": grid.sheet}
+            data, rows, body_issues = headers.map_body(body, body_rows, one.sheet.columns, spec, where)
+            one.issues.extend(body_issues)
+            batch = MappedSheet(
+                grid.file, grid.sheet, one.sheet.header_row, data, rows, one.sheet.columns, one.sheet.dropped_personal
+            )
+        for col, (count, row) in cells.unlabelled_counts(body, body_rows, labelled).items():
+            before = unlabelled.get(col)
+            unlabelled[col] = (count + before[0], before[1]) if before else (count, row)
+        del grid, body
+        number = spill.count
+        hidden.append((number, cells.hidden_characters(batch)))
+        one.rows += len(batch.data)
+        table, filled, problems = normalize.normalize_steps([batch], spec)
+        for name, found in filled:
+            one.filled.append((number, name, found))
+        for problem in problems:
+            one.problems.append((number, problem, normalize.problem_issues(table, problem)))
+        values = table.values
+        hashes.append(tuple(pd.util.hash_pandas_object(values, index=False, hash_key=k).to_numpy() for k in HASH_KEYS))  # type: ignore[arg-type]
+        numbers.append(np.asarray(table.row_numbers, dtype=np.int64))
+        frame = pd.concat([values, table.cleaned.add_prefix(CLEANED)], axis=1)
+        one.batches.append(spill.write(_text_table(frame, table.row_numbers)))
+        del table, values, frame, batch
+    if one.sheet is None:
+        one.issues.append(
+            Issue("error", "missing-header", "no sheet with a header row of known column names", file=one.display)
+        )
+        return
+    one.issues.extend(cells.unlabelled_issues(dict(sorted(unlabelled.items())), one.display, ""))
+    order = {name: i for i, name in enumerate(one.sheet.columns)}
+    place = {"file": one.display, "sheet": ""}
+    one.issues.extend(
+        _merge(hidden, order, _count_last, "invisible-character", lambda n, i: cells.more_invisible(n, i.field, place))
+    )
+
+
+def _count_last(issue: Issue) -> int:
+    return 1 if _is_count(issue) else 0
+
+
+def _is_count(issue: Issue) -> bool:
+    return not issue.cell and bool(_COUNT.match(issue.message))
+
+
+def _merge(
+    parts: list[tuple[int, list[Issue]]],
+    position: dict[str, int],
+    rank: Callable[[Issue], int],
+    capped: str | None,
+    count: Callable[[int, Issue], Issue] | None,
+) -> list[Issue]:
+    """Issues of a field-by-field check made batch by batch, as one call over the whole table
+    gives them: by field, then by `rank` within a field, then batch after batch. The warnings of
+    type `capped` are listed up to MAX_WARNINGS_PER_TYPE per field, then counted by `count`."""
+    tagged = sorted(
+        (
+            (position.get(i.field, len(position)), rank(i), number, n, i)
+            for number, found in parts
+            for n, i in enumerate(found)
+        ),
+        key=lambda t: t[:4],
+    )
+    if capped is None or count is None:
+        return [t[-1] for t in tagged]
+    merged: list[Issue] = []
+    shown: dict[str, int] = {}
+    more: dict[str, int] = {}
+    last: dict[str, Issue] = {}
+    for *_, issue in tagged:
+        if issue.type != capped or issue.severity != "warning":
+            merged.append(issue)
+            continue
+        if _is_count(issue):
+            more[issue.field] = more.get(issue.field, 0) + int(_COUNT.match(issue.message).group(1).replace(",", ""))  # type: ignore[union-attr]
+        else:
+            shown[issue.field] = shown.get(issue.field, 0) + 1
+            if shown[issue.field] > MAX_WARNINGS_PER_TYPE:
+                more[issue.field] = more.get(issue.field, 0) + 1
+            else:
+                merged.append(issue)
+        last[issue.field] = issue
+    return _with_counts(merged, more, last, count)
+
+
+def _with_counts(
+    merged: list[Issue], more: dict[str, int], last: dict[str, Issue], count: Callable[[int, Issue], Issue]
+) -> list[Issue]:
+    """The count of each field's unlisted warnings, after that field's last issue (as the whole-table call ends a field)."""
+    if not any(more.values()):
+        return merged
+    out: list[Issue] = []
+    for i, issue in enumerate(merged):
+        out.append(issue)
+        name = issue.field
+        if more.get(name) and (i + 1 == len(merged) or merged[i + 1].field != name):
+            out.append(count(more[name], last[name]))
+    return out
+
+
+def _normalize_issues(spec: DatasetSpec, done: list[_File]) -> list[Issue]:
+    """The issues of `normalize.normalize` over the whole table: first the filled-in values that
+    disagree (field by field, in the order the normalizers run), then each normalizer's refusals
+    (field by field; a field's kinds of refusal in the order its normalizer reports them)."""
+    rank = {name: i for i, name in enumerate(normalize.run_order(spec))}
+    filled = sorted(
+        ((rank[name], number, found) for one in done for number, name, found in one.filled), key=lambda t: t[:2]
+    )
+    issues = [i for _, _, found in filled for i in found]
+    kinds: dict[str, list[tuple[str, str]]] = {}  # field -> its kinds of refusal, in the order they come
+    by_batch: dict[int, list[Problem]] = {}
+    for one in done:
+        for number, problem, _ in one.problems:
+            by_batch.setdefault(number, []).append(problem)
+    for number in sorted(by_batch):
+        seen: dict[str, list[tuple[str, str]]] = {}
+        for problem in by_batch[number]:
+            seen.setdefault(problem.field, []).append((problem.rule, problem.related))
+        for name, sequence in seen.items():
+            kinds[name] = _merge_sequences(kinds.get(name, []), sequence)
+    problems = sorted(
+        (
+            (rank[p.field], kinds[p.field].index((p.rule, p.related)), number, found)
+            for one in done
+            for number, p, found in one.problems
+        ),
+        key=lambda t: t[:3],
+    )
+    return issues + [i for *_, found in problems for i in found]
+
+
+def _merge_sequences(known: list[tuple[str, str]], sequence: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`known` with the items of `sequence` it lacks, each put before the next item of `sequence` it has."""
+    merged = list(known)
+    for i, item in enumerate(sequence):
+        if item in merged:
+            continue
+        after = next((merged.index(x) for x in sequence[i + 1 :] if x in merged), len(merged))
+        merged.insert(after, item)
+    return merged
+
+
+def _check_values_rank(issue: Issue) -> int:
+    """Within a field, `cells.check_values` lists cells too long, then formulas, then their count."""
+    if issue.type == "cell-too-long":
+        return 0
+    return 2 if _is_count(issue) else 1
+
+
+def _batch_table(
+    spec: DatasetSpec, sheets: list[MappedSheet], index: int, batch: pa.RecordBatch | None
+) -> NormalizedTable:
+    """A spilled batch as the NormalizedTable the stage functions take."""
+    if batch is None:
+        empty = pd.DataFrame({n: pd.Series([], dtype="str") for n in spec.field_names})
+        return NormalizedTable(empty, empty.copy(), np.zeros(0, np.int32), np.zeros(0, np.int64), sheets, spec)
+    frame = batch.to_pandas()
+    cleaned = {c.removeprefix(CLEANED): frame[c] for c in frame.columns if c.startswith(CLEANED)}
+    return NormalizedTable(
+        frame[spec.field_names],
+        pd.DataFrame(cleaned),
+        np.full(len(frame), index, dtype=np.int32),
+        frame[ROW].to_numpy(),
+        sheets,
+        spec,
+    )
+
+
+def _joined(arrays: list[pa.Array]) -> pa.ChunkedArray:
+    return pa.chunked_array(arrays, type=pa.large_string())
+
+
+def _duplicates(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(which rows repeat an earlier row, the first row each repeat repeats), by two 64-bit hashes
+    of the whole row: equal rows are next to each other in a stable sort, the earliest first."""
+    dup = np.zeros(len(h1), dtype=bool)
+    if len(h1) < 2:
+        return dup, np.zeros(0, np.int64)
+    order = np.lexsort((h2, h1))
+    a, b = h1[order], h2[order]
+    same = np.zeros(len(order), dtype=bool)
+    same[1:] = (a[1:] == a[:-1]) & (b[1:] == b[:-1])
+    del a, b
+    if not same.any():
+        return dup, np.zeros(0, np.int64)
+    run_start = np.maximum.accumulate(np.where(same, 0, np.arange(len(order))))
+    dup[order[same]] = True
+    first_of = np.empty(len(order), dtype=np.int64)
+    first_of[order] = order[run_start]
+    return dup, first_of[dup]
+
+
+class StreamedTable:
+    """The normalized rows of a streamed build, on disk; `publish.stage` asks it to write itself."""
+
+    def __init__(self, spec: DatasetSpec, work: Path) -> None:
+        self.work = work
+        self.spill = _Spill(work / "checked.arrow")
+        self.rows = 0
+        self.sort_key: list[str] = list(spec.table_schema.get("primaryKey") or [spec.field_names[0]])
+        self.keys = pd.DataFrame()
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(work), True)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def stage(self, spec: DatasetSpec, staging: Path) -> dict[str, Path]:
+        """Write the published CSV sorted by the primary key, bucket by bucket (the JSON and
+        XLSX copies too when the table is small enough for them), and the descriptor."""
+        name = spec.resource["name"]
+        files = {"csv": staging / f"{name}.csv"}
+        small: list[pa.Table] = []
+        keep_small = self.rows <= publish.JSON_MAX_ROWS
+        with files["csv"].open("wb") as fh:
+            fh.write(b"\xef\xbb\xbf")
+            writer = None
+            for values in self._sorted():
+                table = publish.table_for_output(values, spec)
+                if writer is None:
+                    writer = pacsv.CSVWriter(
+                        fh, table.schema, write_options=pacsv.WriteOptions(quoting_style="needed", include_header=True)
+                    )
+                writer.write_table(table)
+                if keep_small:
+                    small.append(table)
+            if writer is None:
+                table = publish.table_for_output(
+                    pd.DataFrame({n: pd.Series([], dtype="str") for n in spec.field_names}), spec
+                )
+                pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed", include_header=True))
+                small.append(table)
+            else:
+                writer.close()
+        if keep_small:
+            table = pa.concat_tables(small) if small else None
+            if table is not None:
+                files["json"] = staging / f"{name}.json"
+                publish.write_json(table, files["json"])
+                if table.num_rows <= publish.XLSX_MAX_ROWS and not publish._too_long_for_excel(table):
+                    files["xlsx"] = staging / f"{name}.xlsx"
+                    publish.write_xlsx(table, spec, files["xlsx"])
+        descriptor = publish.package_descriptor(spec, files)
+        files["datapackage"] = staging / "datapackage.json"
+        files["datapackage"].write_text(json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        return files
+
+    def _sorted(self) -> Iterator[pd.DataFrame]:
+        """The rows in published order (stable by the sort key, as `publish.table_for_output`), a bucket at a time."""
+        if not self.rows:
+            return
+        order = pc.sort_indices(
+            pa.table({n: self.keys[n] for n in self.sort_key}), [(n, "ascending") for n in self.sort_key]
+        )
+        order = order.to_numpy()
+        if np.all(order[1:] > order[:-1]):  # already in order: no bucket is needed
+            for batch in self.spill.batches():
+                yield batch.to_pandas()
+            return
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        del order
+        buckets = [_Spill(self.work / f"bucket-{i}.arrow") for i in range((self.rows - 1) // BUCKET_ROWS + 1)]
+        start = 0
+        for batch in self.spill.batches():
+            ranks = rank[start : start + batch.num_rows]
+            start += batch.num_rows
+            which = ranks // BUCKET_ROWS
+            table = pa.Table.from_batches([batch]).append_column("\0rank", pa.array(ranks))
+            for b in np.unique(which):
+                buckets[b].write(table.filter(pa.array(which == b)))
+        del rank
+        for bucket in buckets:
+            table = pa.Table.from_batches(list(bucket.batches()))
+            table = table.take(pc.sort_indices(table, [("\0rank", "ascending")]))
+            bucket.path.unlink()
+            yield table.drop_columns(["\0rank"]).to_pandas()
