@@ -42,7 +42,7 @@ from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary
 
 STREAM_BYTES = 256 << 20  # CSV input at least this large is built batch by batch
-BATCH_ROWS = 200_000  # records per batch: ~0.3 GB of working memory
+BATCH_ROWS = 100_000  # records per batch: a few hundred MB of working memory
 BUCKET_ROWS = 500_000  # published rows written per sorted bucket
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit row hashes
@@ -107,7 +107,7 @@ class _Spill:
 
 def _text_table(frame: pd.DataFrame, numbers: np.ndarray) -> pa.Table:
     """A batch of text columns (and row numbers) with one schema whatever its content."""
-    columns = {name: pa.array(frame[name], type=pa.large_string(), from_pandas=True) for name in frame.columns}
+    columns = {name: pa.array(frame[name], type=pa.string(), from_pandas=True) for name in frame.columns}
     return pa.table({**columns, ROW: pa.array(numbers, type=pa.int64())})
 
 
@@ -202,11 +202,11 @@ def process(
             located.append((found_issues, rows + offset, rank))
         personal.append((number, validate.personal_data(table)))
         for name in thin_names:
-            thin[name].append(pa.array(table.values[name], type=pa.large_string(), from_pandas=True))
+            thin[name].append(pa.array(table.values[name], type=pa.string(), from_pandas=True))
         for name in fallback:
             if name in table.cleaned.columns:
                 thin_cleaned.setdefault(name, []).append(
-                    pa.array(table.cleaned[name], type=pa.large_string(), from_pandas=True)
+                    pa.array(table.cleaned[name], type=pa.string(), from_pandas=True)
                 )
         kept_sheets.append(table.sheet_index)
         kept_rows.append(table.row_numbers)
@@ -445,7 +445,7 @@ def _batch_table(
 
 
 def _joined(arrays: list[pa.Array]) -> pa.ChunkedArray:
-    return pa.chunked_array(arrays, type=pa.large_string())
+    return pa.chunked_array(arrays, type=pa.string())
 
 
 def _duplicates(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,129 @@
+"""The bounded-memory build of large CSV input (pipeline/stream.py) against the in-memory build:
+the same published bytes, the same issues in the same order, the same report. The streamed
+path is forced on small generated exports (threshold 0, small batches), so that every
+batch boundary, duplicate across batches and sort across buckets is exercised."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks import big_csv
+from pipeline import stream
+from pipeline.run import Config, DatasetResult, build, check
+
+from .conftest import DATASET, HEADER, SCHEMAS, entry, write_csv
+
+
+def _build_both(raw: Path, root: Path, schemas: Path = SCHEMAS, command=build) -> tuple[DatasetResult, DatasetResult]:  # type: ignore[no-untyped-def]
+    results = []
+    for mode, stream_bytes in (("memory", None), ("stream", 0)):
+        config = Config(raw, root / f"pub-{mode}", root / f"rep-{mode}", schemas, stream_bytes=stream_bytes)
+        [result] = command(config)
+        assert result.bug is None and result.error is None, (result.bug, result.error)
+        results.append(result)
+    return results[0], results[1]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _assert_same(root: Path, memory: DatasetResult, streamed: DatasetResult) -> None:
+    assert [i.to_dict() for i in streamed.issues] == [i.to_dict() for i in memory.issues]
+    assert streamed.summary == memory.summary
+    assert streamed.status == memory.status
+    assert _files(root / "rep-stream") == _files(root / "rep-memory")
+    if (root / "pub-memory").exists():
+        assert _files(root / "pub-stream") == _files(root / "pub-memory")
+    assert not list((root / "pub-stream").glob(".spill-*")), "the spilled batches are removed"
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "BATCH_ROWS", 7_000)
+    monkeypatch.setattr(stream, "BUCKET_ROWS", 9_000)
+
+
+def test_200k_messy_export_streamed_is_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """200,000 records with exact duplicates (some far apart), invisible marks, a repeated header,
+    blank lines and spare values: published, and byte for byte what the in-memory build publishes."""
+    monkeypatch.setattr(stream, "BATCH_ROWS", 45_000)
+    monkeypatch.setattr(stream, "BUCKET_ROWS", 60_000)
+    raw = tmp_path / "raw"
+    big_csv.write(raw / DATASET / "export.csv", 200_000, errors=0.0, seed=11, messy=0.02)
+    memory, streamed = _build_both(raw, tmp_path)
+    assert memory.status == "published"
+    assert memory.summary.duplicates_dropped > 1_000
+    kinds = {i.type for i in memory.issues}
+    assert {"duplicate-row", "invisible-character", "repeated-header", "unlabelled-cells"} <= kinds
+    _assert_same(tmp_path, memory, streamed)
+
+
+def test_errors_across_batches_are_the_in_memory_ones(tmp_path: Path, small_batches: None) -> None:
+    """Refused rows (keys repeated across batches, bad years and dates, formulas, control characters)
+    and capped warnings: the same issues, the same order, the same report."""
+    raw = tmp_path / "raw"
+    big_csv.write(raw / DATASET / "export.csv", 40_000, errors=0.03, seed=5, messy=0.05)
+    memory, streamed = _build_both(raw, tmp_path)
+    assert memory.status == "invalid"
+    kinds = {i.type for i in memory.issues}
+    assert {"unique-error", "primary-key", "formula-injection", "control-character", "type-error"} <= kinds
+    counted = [i for i in memory.issues if i.type == "invisible-character" and i.message.startswith("…")]
+    assert counted, "more than 200 invisible marks in a column: listed up to the cap, then counted"
+    _assert_same(tmp_path, memory, streamed)
+
+
+def test_check_streams_too(tmp_path: Path, small_batches: None) -> None:
+    raw = tmp_path / "raw"
+    big_csv.write(raw / DATASET / "export.csv", 15_000, errors=0.03, seed=8)
+    memory, streamed = _build_both(raw, tmp_path, command=check)
+    _assert_same(tmp_path, memory, streamed)
+
+
+def test_escaped_formulas_are_capped_over_the_whole_table(tmp_path: Path, small_batches: None) -> None:
+    """`formulas: escape`: the first 200 cells named over all batches, the rest counted, values escaped."""
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, schemas)
+    fields = schemas / DATASET / "fields.yaml"
+    config = yaml.safe_load(fields.read_text(encoding="utf-8"))
+    config["fields"]["project_title"]["formulas"] = "escape"
+    fields.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    rows = [HEADER] + [entry(f"E-{i:06d}", title=f"=SUM(A{i})" if i % 40 == 0 else "ระบบทดสอบ") for i in range(20_000)]
+    write_csv(tmp_path / "raw" / DATASET / "export.csv", rows)
+    memory, streamed = _build_both(tmp_path / "raw", tmp_path, schemas)
+    assert memory.status == "published"
+    assert any(i.type == "formula-escaped" and i.message.startswith("… and 300 more") for i in memory.issues)
+    _assert_same(tmp_path, memory, streamed)
+
+
+def test_a_file_unreadable_midway_counts_for_nothing_but_its_error(tmp_path: Path, small_batches: None) -> None:
+    """A record too wide for a spreadsheet far down a file: the file gives only that error, as in memory;
+    a second file without a header and a third that is fine are reported as the in-memory build does."""
+    folder = tmp_path / "raw" / DATASET
+    rows = [HEADER] + [entry(f"A-{i:06d}") for i in range(12_000)]
+    rows.insert(10_000, ["x"] * 20_000)
+    write_csv(folder / "a.csv", rows)
+    write_csv(folder / "b.csv", [["หัวข้อ", "อื่น"], ["1", "2"]])
+    write_csv(folder / "c.csv", [["รายงาน"], HEADER] + [entry(f"C-{i:06d}") for i in range(8_000)] * 2)
+    memory, streamed = _build_both(tmp_path / "raw", tmp_path)
+    assert {"source-error", "missing-header", "duplicate-row"} <= {i.type for i in memory.issues}
+    _assert_same(tmp_path, memory, streamed)
+
+
+def test_only_large_utf8_csv_input_streams(tmp_path: Path) -> None:
+    folder = tmp_path / "raw" / DATASET
+    utf8 = write_csv(folder / "a.csv", [HEADER, entry()])
+    size = utf8.stat().st_size
+    assert stream.wanted([utf8], {}, size)
+    assert not stream.wanted([utf8], {}, size + 1), "below the threshold: the in-memory build"
+    assert not stream.wanted([utf8], {}, None)
+    thai = write_csv(folder / "b.csv", [HEADER, entry()], encoding="cp874")
+    assert not stream.wanted([thai], {}, 0), "a Thai code page is told apart by the whole-file reader"
+    assert stream.wanted([thai], {"encoding": "cp874"}, 0), "unless fields.yaml names it"
+    xlsx_named_csv = folder / "c.csv"
+    xlsx_named_csv.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    assert not stream.wanted([utf8, xlsx_named_csv], {}, 0)
