@@ -23,7 +23,7 @@ CKAN_BASE     ?= $(CURDIR)/.ckan
 ROWS          ?= 100000
 BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
 
-.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push
+.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push bench-stream
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -73,6 +73,9 @@ fuzz: $(VENV)/.installed-test ## validator vs Frictionless on random schemas and
 
 bench: $(VENV)/.installed-test ## benchmark the build against a bare calamine read and frictionless (ROWS=100000)
 	$(PY) -m benchmarks.run --rows $(ROWS) --out "$(BENCH_OUT)"
+
+bench-stream: $(VENV)/.installed-test ## a messy CSV export built in bounded memory vs in memory (ROWS=100000; STREAM_ARGS=--no-memory)
+	$(PY) -m benchmarks.stream --rows $(ROWS) $(STREAM_ARGS) --out benchmarks/results/bench-stream-$(ROWS).json
 
 bench-push: $(VENV)/.installed-test ## time a push to the local portal vs a bare DataStore insert loop (ROWS=100000)
 	$(PY) -m benchmarks.push --rows $(ROWS) --out benchmarks/results/bench-push-$(ROWS).json

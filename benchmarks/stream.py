@@ -24,7 +24,9 @@ PY = sys.executable
 CHILD = """
 import sys, time
 from pathlib import Path
+from pipeline.cli import use_system_allocator
 from pipeline.run import Config, build
+use_system_allocator()  # as `make` runs it
 raw, out, stream_bytes = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 config = Config(raw, out / "published", out / "reports", Path("schemas"), force=True,
                 stream_bytes=None if stream_bytes == "none" else int(stream_bytes))
