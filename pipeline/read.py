@@ -469,9 +469,7 @@ def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: 
     return SheetGrid(display_name, "", cells, row_numbers)
 
 
-def _limited(
-    reader: Iterator[list[str]], display_name: str, max_cells: int | None = safety.MAX_USED_CELLS
-) -> Iterator[list[str]]:
+def _limited(reader: Iterator[list[str]], display_name: str, cell_limit: bool = True) -> Iterator[list[str]]:
     """Records as they come, refusing one wider than Excel's 16,384 columns before it is
     turned into columns (a 1 MB row of 500,000 empty fields once took 56 s and 2.7 GB), and
     a file whose rectangle exceeds the workbook cell limit (`safety.MAX_USED_CELLS`)."""
@@ -484,7 +482,7 @@ def _limited(
                     f"{display_name}: record {number} has {width:,} fields, more than a spreadsheet holds "
                     f"({MAX_CSV_COLUMNS:,}); check the delimiter and remove the empty columns"
                 )
-        if max_cells is not None and number * width > max_cells:
+        if cell_limit and number * width > safety.MAX_USED_CELLS:
             raise ReadError(
                 f"{display_name}: refused: {number:,} records x {width:,} fields is more than "
                 f"{safety.MAX_USED_CELLS:,} cells, the limit a workbook has too; split the file"
@@ -542,7 +540,7 @@ def csv_batches(
         with path.open(encoding=encoding, newline="") as fh:
             dialect = _sniff_dialect(fh.read(65536), options.get("delimiter"))
             fh.seek(0)
-            records = _limited(csv.reader(fh, dialect), display_name, max_cells=None)
+            records = _limited(csv.reader(fh, dialect), display_name, cell_limit=False)
             progress.step(f"reading {printable(display_name)}")
             first = 1
             while chunk := list(itertools.islice(records, batch_rows)):
