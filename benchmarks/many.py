@@ -55,24 +55,17 @@ def _provinces() -> list[str]:
 
 
 def _field(name: str, type_: str, title: str, **constraints: Any) -> dict[str, Any]:
-    return (
-        {"name": name, "type": type_, "title": title, "constraints": constraints}
-        if constraints
-        else {
-            "name": name,
-            "type": type_,
-            "title": title,
-        }
-    )
+    field = {"name": name, "type": type_, "title": title}
+    return {**field, "constraints": constraints} if constraints else field
 
 
-def _descriptor(name: str, title: str, agency: int, resource: str) -> dict[str, Any]:
+def _descriptor(name: str, title: str, agency: str, resource: str) -> dict[str, Any]:
     """The sample dataset's descriptor (licence, GD Catalog fields) under another name and agency."""
     base = json.loads((SCHEMAS / generate.DATASET / "datapackage.json").read_text(encoding="utf-8"))
     portal = base["x_portal"]
     portal["organization"] = {
-        "name": f"bench-agency-{agency}",
-        "title": f"หน่วยงานทดสอบ {agency}",
+        "name": agency,
+        "title": f"หน่วยงานทดสอบ {agency.rsplit('-', 1)[-1]}",
         "description": "หน่วยงานสมมติสำหรับทดสอบการสร้างชุดข้อมูลจำนวนมาก",
     }
     return {
@@ -105,7 +98,7 @@ def _write_schema(
 # ---------------------------------------------------------------------------- shapes
 
 
-def contest(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: int, fail: bool, as_csv: bool) -> None:
+def contest(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: str, fail: bool, as_csv: bool) -> None:
     source = SCHEMAS / generate.DATASET
     folder = schemas / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +117,7 @@ def contest(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: i
         generate.write_xlsx(raw / name / "entries.xlsx", rows, errors, seed)
 
 
-def budget(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: int, fail: bool) -> None:
+def budget(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: str, fail: bool) -> None:
     provinces = _provinces()
     schema = {
         "fields": [
@@ -185,7 +178,7 @@ def budget(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: in
         out.writerows(lines)
 
 
-def events(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: int, fail: bool) -> None:
+def events(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: str, fail: bool) -> None:
     provinces = _provinces()
     schema = {
         "fields": [
@@ -247,27 +240,28 @@ def events(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: in
 # ---------------------------------------------------------------------------- the corpus
 
 
-def names(count: int) -> list[str]:
-    """Dataset names: `bench-<index>-<shape>`, shapes in turn."""
-    return [f"bench-{i:03d}-{SHAPES[i % len(SHAPES)]}" for i in range(count)]
+def names(count: int, prefix: str = "bench") -> list[str]:
+    """Dataset names: `<prefix>-<index>-<shape>`, shapes in turn."""
+    return [f"{prefix}-{i:03d}-{SHAPES[i % len(SHAPES)]}" for i in range(count)]
 
 
 def generate_many(
-    root: Path, count: int, rows: int = 3000, seed: int = 2564, failing: Iterable[str] = ()
+    root: Path, count: int, rows: int = 3000, seed: int = 2564, failing: Iterable[str] = (), prefix: str = "bench"
 ) -> tuple[Path, Path]:
     """Write `count` datasets under root/raw and their schemas under root/schemas; return both folders.
 
-    Each dataset has between rows/2 and 3*rows/2 rows (fixed by the seed).
+    Each dataset has between rows/2 and 3*rows/2 rows (fixed by the seed); their portal
+    organizations are `<prefix>-agency-<n>`.
     """
     raw, schemas = root / "raw", root / "schemas"
     shutil.copytree(SCHEMAS / "reference", schemas / "reference", dirs_exist_ok=True)
     failing = set(failing)
     rng = random.Random(seed)
-    for i, name in enumerate(names(count)):
+    for i, name in enumerate(names(count, prefix)):
         n = rng.randrange(max(1, rows // 2), rows * 3 // 2 + 1)
-        shape = name.split("-", 2)[2]
+        shape = SHAPES[i % len(SHAPES)]
         fail = name in failing
-        args = (raw, schemas, name, n, seed + i, i % AGENCIES, fail)
+        args = (raw, schemas, name, n, seed + i, f"{prefix}-agency-{i % AGENCIES}", fail)
         if shape == "contest-xlsx":
             contest(*args, as_csv=False)
         elif shape == "contest-csv":
