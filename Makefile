@@ -8,7 +8,11 @@ PYTHON        ?= python3
 VENV          ?= .venv
 PY            := $(VENV)/bin/python
 PIPELINE      := $(PY) -m pipeline
-PATHS         := --raw-dir "$(RAW_DIR)" --published-dir "$(PUBLISHED_DIR)" --reports-dir "$(REPORTS_DIR)" --schemas-dir "$(SCHEMAS_DIR)"
+# DATASET=name (or "a b") limits build/validate/push/plan to those datasets; new needs DATASET and FROM
+DATASET       ?=
+FROM          ?=
+ONLY          := $(foreach d,$(DATASET),--dataset "$(d)")
+PATHS         := --raw-dir "$(RAW_DIR)" --published-dir "$(PUBLISHED_DIR)" --reports-dir "$(REPORTS_DIR)" --schemas-dir "$(SCHEMAS_DIR)" $(ONLY)
 
 .DEFAULT_GOAL := build
 CKAN_PORT     ?= 5000
@@ -19,7 +23,7 @@ CKAN_BASE     ?= $(CURDIR)/.ckan
 ROWS          ?= 100000
 BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
 
-.PHONY: build validate test lint help clean push plan ckan-up ckan-down bench bench-push
+.PHONY: build validate new test lint help clean push plan ckan-up ckan-down bench bench-push
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -34,17 +38,20 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-build: $(VENV)/.installed ## build every dataset under RAW_DIR into PUBLISHED_DIR (default target)
+build: $(VENV)/.installed ## build every dataset under RAW_DIR into PUBLISHED_DIR (default target; DATASET=name for one)
 	$(PIPELINE) build $(PATHS)
 
 validate: $(VENV)/.installed ## check every dataset, publish nothing
 	$(PIPELINE) validate $(PATHS)
 
-push: $(VENV)/.installed ## push every published dataset to CKAN_URL (token: CKAN_API_TOKEN or CKAN_API_TOKEN_FILE)
-	$(PIPELINE) push --published-dir "$(PUBLISHED_DIR)" --schemas-dir "$(SCHEMAS_DIR)"
+push: $(VENV)/.installed ## push every published dataset (or DATASET=name) to CKAN_URL (token: CKAN_API_TOKEN or CKAN_API_TOKEN_FILE)
+	$(PIPELINE) push --published-dir "$(PUBLISHED_DIR)" --schemas-dir "$(SCHEMAS_DIR)" $(ONLY)
 
 plan: $(VENV)/.installed ## show what `make push` would change; change nothing
-	$(PIPELINE) plan --published-dir "$(PUBLISHED_DIR)" --schemas-dir "$(SCHEMAS_DIR)"
+	$(PIPELINE) plan --published-dir "$(PUBLISHED_DIR)" --schemas-dir "$(SCHEMAS_DIR)" $(ONLY)
+
+new: $(VENV)/.installed ## start schemas/DATASET/ from a workbook or CSV: make new DATASET=name FROM=file.xlsx (FORCE=1 to overwrite)
+	$(PIPELINE) new "$(DATASET)" --from "$(FROM)" --raw-dir "$(RAW_DIR)" --schemas-dir "$(SCHEMAS_DIR)" $(if $(FORCE),--force)
 
 ckan-up: ## start the local CKAN portal (PostgreSQL, Redis, CKAN under .ckan/); installs what it needs
 	CKAN_PORT=$(CKAN_PORT) bash portal/up.sh "$(CKAN_BASE)"

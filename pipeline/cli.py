@@ -15,8 +15,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import __version__, run
-from pipeline.errors import PipelineError
+from pipeline import __version__, run, scaffold
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.progress import Progress
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
@@ -31,7 +31,7 @@ written by `make ckan-up` for the local portal). It is never printed."""
 
 EPILOG = """exit codes:
   0  success
-  1  invalid data: every problem is listed, nothing was published
+  1  invalid data: every problem is listed; that dataset published nothing (the others did)
   2  usage or environment error (bad option, missing folder, unreadable schema)
   3  the CKAN portal refused or could not be reached
   70 a bug in the pipeline, not in the data (where it failed is printed)
@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="read, normalize, validate and publish every dataset",
         description="Read every workbook/CSV of each dataset, normalize and validate it, and publish it atomically "
-        "(CSV + datapackage.json). Nothing is published if any dataset has an error. Datasets whose inputs, "
+        "(CSV + datapackage.json). Each dataset on its own: one with an error keeps what it had published and "
+        "does not stop the others; the exit code is the worst one's. Datasets whose inputs, "
         "schema and pipeline code did not change are skipped.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -174,22 +175,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say where, but not the message, which may quote a cell
         _fail(_bug_report(exc), args.json, EXIT_BUG)
         return EXIT_BUG
-    invalid = any(r.status == "invalid" for r in results)
+    code = run.exit_code(results)
     if args.json:
         print(
             json.dumps(
-                {"ok": not invalid, "datasets": [_result_json(r) for r in results]}, ensure_ascii=False, indent=2
+                {"ok": code == EXIT_OK, "datasets": [_result_json(r) for r in results]}, ensure_ascii=False, indent=2
             )
         )
     else:
         for result in results:
             _print_result(result)
-        if invalid and args.command == "build":
-            print("Build failed: nothing was published; the published folder is unchanged.", file=sys.stderr)
-    return EXIT_INVALID if invalid else EXIT_OK
+        _print_summary_table(results, args.command)
+    return code
 
 
 def _push(args: argparse.Namespace, config: run.Config) -> int:
+    """Push (or plan) each published dataset on its own: one the portal refuses does not stop the others."""
     from pipeline import ckan  # imported here: building does not need the HTTP stack
 
     url = args.ckan_url or os.environ.get("CKAN_URL") or DEFAULT_CKAN_URL
@@ -200,19 +201,48 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
         if not args.json:
             print(change.line(), flush=True)
 
-    changes = ckan.push(
-        portal, config.published_dir, config.schemas_dir, dry_run=dry_run, datasets=config.datasets, on_change=show
-    )
+    folders = ckan.published_datasets(config.published_dir, config.datasets)
+    failures: dict[str, PipelineError] = {}
+    for folder in folders:  # checked locally before the portal is asked anything
+        todo = scaffold.unfilled(config.schemas_dir / folder.name / "datapackage.json")
+        if todo:
+            failures[folder.name] = ConfigError(
+                f"{folder.name}: not pushed: schemas/{folder.name}/datapackage.json still has values to fill "
+                f"(written as TODO by `pipeline new`): " + ", ".join(todo)
+            )
+            if not args.json:
+                print(f"Error: {failures[folder.name]}", file=sys.stderr)
+    ready = [f for f in folders if f.name not in failures]
+    if ready:
+        portal.check_reachable()  # unreachable: one message, not one per dataset
+    changes: list[ckan.Change] = []
+    for folder in ready:
+        try:
+            changes.extend(
+                ckan.push(
+                    portal,
+                    config.published_dir,
+                    config.schemas_dir,
+                    dry_run=dry_run,
+                    datasets=(folder.name,),
+                    on_change=show,
+                )
+            )
+        except PipelineError as exc:
+            failures[folder.name] = exc
+            if not args.json:
+                print(f"Error: {exc}", file=sys.stderr)
     pending = sum(1 for c in changes if c.action != "unchanged")
     if args.json:
         print(
             json.dumps(
                 {
-                    "ok": True,
+                    "ok": not failures,
                     "dry_run": dry_run,
                     "url": portal.url,
                     "write_calls": len(portal.writes),
                     "changes": [c.to_dict() for c in changes],
+                    "failed": {name: str(exc) for name, exc in failures.items()},
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -222,7 +252,9 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
         print(f"plan: {pending} change(s) to make at {portal.url}; nothing was changed")
     else:
         print(f"push: {pending} change(s) made at {portal.url} with {len(portal.writes)} write call(s)")
-    return EXIT_OK
+    if failures and not args.json:
+        print(f"{len(failures)} of {len(folders)} dataset(s) not pushed: " + ", ".join(failures), file=sys.stderr)
+    return max((exc.exit_code for exc in failures.values()), default=EXIT_OK)
 
 
 def _bug_report(exc: BaseException) -> str:
@@ -250,13 +282,31 @@ def _result_json(result: run.DatasetResult) -> dict[str, object]:
         "report": str(result.report) if result.report else None,
         "published": str(result.published) if result.published else None,
         "errors": [i.to_dict() for i in result.errors],
+        "warnings": [i.to_dict() for i in result.issues if i.severity == "warning"]
+        if result.status == "skipped"
+        else [],
+        "failure": _failure_text(result) or None,
     }
+
+
+def _failure_text(result: run.DatasetResult) -> str:
+    """Why a dataset failed outright (schema, environment or a bug), never quoting a cell."""
+    if result.bug is not None:
+        return _bug_report(result.bug)
+    return str(result.error) if result.error is not None else ""
 
 
 def _print_result(result: run.DatasetResult) -> None:
     s = result.summary
     if result.status == "unchanged":
         print(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped")
+        return
+    if result.status == "failed":
+        print(f"{result.name}: failed — {_failure_text(result)}", file=sys.stderr)
+        return
+    if result.status == "skipped":
+        for issue in result.issues:
+            print(f"WARNING {issue.message}", file=sys.stderr)
         return
     out = sys.stdout if result.status != "invalid" else sys.stderr
     for printed, issue in enumerate(result.issues):
@@ -277,3 +327,42 @@ def _print_result(result: run.DatasetResult) -> None:
         print(f"  published: {result.published}", file=out)
     if result.report:
         print(f"  report:    {result.report}", file=out)
+
+
+STATUS_WORDS = {
+    "published": "published",
+    "unchanged": "unchanged",
+    "valid": "valid",
+    "invalid": "INVALID (kept what was published)",
+    "failed": "FAILED",
+    "skipped": "skipped (no schema)",
+}
+
+
+def _print_summary_table(results: list[run.DatasetResult], command: str) -> None:
+    """One line per dataset, so a run over many datasets ends with what happened to each."""
+    rows = [("dataset", "status", "rows read", "rows out", "errors", "warnings", "report")]
+    for r in results:
+        s = r.summary
+        counted = r.status not in ("unchanged", "failed", "skipped")
+        rows.append(
+            (
+                r.name,
+                STATUS_WORDS.get(r.status, r.status),
+                f"{s.rows_read:,}" if counted else "-",
+                f"{s.rows_published:,}" if counted and r.status != "invalid" else "-",
+                str(len(r.errors)) if counted else "-",
+                str(len(r.issues) - len(r.errors)),
+                str(r.report) if r.report else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print()
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    bad = [r for r in results if r.status in ("invalid", "failed")]
+    if bad:
+        kept = " (each kept what it had published)" if command == "build" else ""
+        print(f"{len(bad)} of {len(results)} dataset(s) failed{kept}: " + ", ".join(r.name for r in bad))
+    else:
+        print(f"{len(results)} dataset(s): all ok")

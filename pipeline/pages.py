@@ -8,8 +8,10 @@ autoescaping on: every value from a workbook is text, never markup.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,7 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
     licence = (package.get("licenses") or [{}])[0]
     changed = dt.datetime.fromtimestamp((folder / table["path"]).stat().st_mtime, tz=dt.UTC).strftime("%Y-%m-%d")
     return {
+        "folder": folder.name,
         "name": package["name"],
         "title": package.get("title", package["name"]),
         "description": package.get("description", ""),
@@ -138,6 +141,11 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
             for f in schema["fields"]
         ],
     }
+
+
+def listed_datasets(catalog_html: str) -> list[str]:
+    """The dataset folders a catalog page lists (to tell whether it matches what is published)."""
+    return [html.unescape(n) for n in re.findall(r'data-dataset="([^"]*)"', catalog_html)]
 
 
 def write_catalog(published_dir: Path) -> Path:

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import filelock
 import pandas as pd
 
-from pipeline import headers, normalize, pages, pdpa, publish, read, validate
+from pipeline import headers, normalize, pages, pdpa, publish, read, scaffold, validate
 from pipeline.dataset import DatasetSpec, load_dataset
-from pipeline.errors import BuildLocked, ConfigError, ReadError
+from pipeline.errors import BuildLocked, ConfigError, PipelineError, ReadError
 from pipeline.issues import Issue
 from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary, write_report
@@ -35,30 +36,79 @@ class Config:
     lock_timeout: float = 300.0
 
 
+SCAFFOLD_COMMAND = "make new DATASET={name} FROM=<workbook-or-csv>"
+
+
 @dataclass
 class DatasetResult:
     name: str
-    status: str  # "published", "unchanged", "valid" (checked only) or "invalid"
+    # "published", "unchanged", "valid" (checked only), "invalid" (the data's errors),
+    # "failed" (its schema or the environment is wrong, or a bug), "skipped" (a folder without a schema)
+    status: str
     summary: Summary
     issues: list[Issue] = field(default_factory=list)
     report: Path | None = None
     published: Path | None = None
+    error: PipelineError | None = None  # why it "failed", when the environment or schema is wrong
+    bug: BaseException | None = None  # why it "failed", when the pipeline itself broke
 
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok (skipped included), 1 invalid data, 2 schema/environment, 70 a bug."""
+        if self.bug is not None:
+            return 70
+        if self.error is not None:
+            return self.error.exit_code
+        return 1 if self.status == "invalid" else 0
+
+
+def exit_code(results: list[DatasetResult]) -> int:
+    """One code for a run of many datasets: the worst one's (a bug > environment > data)."""
+    codes = {r.exit_code for r in results}
+    for code in (70, 3, 2, 1):
+        if code in codes:
+            return code
+    return 0
+
+
+def has_schema(config: Config, name: str) -> bool:
+    return (config.schemas_dir / name / "datapackage.json").is_file()
 
 
 def dataset_names(config: Config) -> list[str]:
     """Datasets to build: the folders under RAW_DIR (or those asked for)."""
     if not config.raw_dir.is_dir():
         raise ConfigError(f"raw data folder not found: {config.raw_dir}")
-    names = list(config.datasets) or sorted(
+    names = list(dict.fromkeys(config.datasets)) or sorted(
         p.name for p in config.raw_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
     )
     if not names:
         raise ConfigError(f"no dataset folders under {config.raw_dir}")
     return names
+
+
+def _skipped(config: Config, name: str) -> DatasetResult | None:
+    """A folder under RAW_DIR with no schema (when not asked for by name) is a warning, not a failure."""
+    if config.datasets or has_schema(config, name) or (config.schemas_dir / name).is_dir():
+        return None
+    warning = Issue(
+        "warning",
+        "no-schema",
+        f"folder {name!r} under {config.raw_dir} has no schema in {config.schemas_dir / name}; skipped. "
+        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name)}",
+        file=name,
+    )
+    return DatasetResult(name, "skipped", Summary(name), [warning])
+
+
+def _failed(name: str, exc: BaseException) -> DatasetResult:
+    if isinstance(exc, PipelineError):
+        return DatasetResult(name, "failed", Summary(name), error=exc)
+    return DatasetResult(name, "failed", Summary(name), bug=exc)
 
 
 def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tuple[pd.DataFrame, list[Issue], Summary]:
@@ -105,6 +155,7 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
     issues.extend(validate.validate(table))
     issues.extend(validate.personal_data(table))
     issues.extend(_descriptor_personal_data(spec))
+    issues.extend(_unfilled_metadata(spec))
     summary.rows_published = len(table.values)
     progress.done()
     if summary.rows_published == 0 and summary.files:
@@ -127,6 +178,20 @@ def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
             rule=f"no {f.kind.replace('_', ' ')}",
         )
         for f in pdpa.scan_payload(public, spec.reference.directory)
+    ]
+
+
+def _unfilled_metadata(spec: DatasetSpec) -> list[Issue]:
+    """Descriptor values `pipeline new` could not know: built and published, but not pushed until filled."""
+    return [
+        Issue(
+            "warning",
+            "unfilled-metadata",
+            f"still to fill in schemas/{spec.name}/datapackage.json before `make push`: {path}",
+            file=f"{spec.name}/datapackage.json",
+            field=path,
+        )
+        for path in scaffold.unfilled(spec.directory / "datapackage.json")
     ]
 
 
@@ -154,19 +219,34 @@ def is_up_to_date(spec: DatasetSpec, config: Config, fingerprint: str) -> bool:
 
 
 def check(config: Config) -> list[DatasetResult]:
-    """Validate every dataset without publishing anything."""
+    """Validate every dataset without publishing anything; one failing does not stop the others."""
     results = []
     for name in dataset_names(config):
-        spec = load_dataset(config.schemas_dir, name)
-        _values, issues, summary = process(spec, config.raw_dir, config.progress)
-        result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-        result.report = write_report(config.reports_dir, summary, issues)
-        results.append(result)
+        results.append(_skipped(config, name) or _guarded(name, lambda name=name: _check_one(config, name)))
     return results
 
 
+def _guarded(name: str, work: Callable[[], DatasetResult]) -> DatasetResult:
+    """Run one dataset's work; a schema error or a bug fails that dataset alone."""
+    try:
+        return work()
+    except BuildLocked:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded on the result; the CLI reports it without its text
+        return _failed(name, exc)
+
+
+def _check_one(config: Config, name: str) -> DatasetResult:
+    spec = load_dataset(config.schemas_dir, name)
+    _values, issues, summary = process(spec, config.raw_dir, config.progress)
+    result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues)
+    return result
+
+
 def build(config: Config) -> list[DatasetResult]:
-    """Validate every dataset; publish them only if none has an error.
+    """Validate and publish each dataset on its own: one that fails keeps what it had published
+    and does not stop the others.
 
     One build at a time per published folder: a second one waits for the lock (up to
     `config.lock_timeout` seconds) and then gives up with a clear message, so two runs can
@@ -190,31 +270,43 @@ def build(config: Config) -> list[DatasetResult]:
 
 def _build_locked(config: Config) -> list[DatasetResult]:
     results: list[DatasetResult] = []
-    pending: list[tuple[DatasetSpec, pd.DataFrame, str]] = []
     for name in dataset_names(config):
-        spec = load_dataset(config.schemas_dir, name)
-        fingerprint = input_fingerprint(spec, config.raw_dir)
-        if is_up_to_date(spec, config, fingerprint):
-            results.append(DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name))
-            continue
-        values, issues, summary = process(spec, config.raw_dir, config.progress)
-        result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-        result.report = write_report(config.reports_dir, summary, issues)
-        results.append(result)
-        if result.status == "valid":
-            pending.append((spec, values, fingerprint))
-    if any(r.status == "invalid" for r in results):
-        return results
-    by_name = {r.name: r for r in results}
-    for spec, values, fingerprint in pending:
-        config.progress.step(f"{spec.name}: publishing")
-        folder = publish.publish(spec, values, config.published_dir, extra_files={FINGERPRINT_FILE: fingerprint + "\n"})
-        by_name[spec.name].status = "published"
-        by_name[spec.name].published = folder
-    config.progress.done()
-    if pending or not (config.published_dir / "index.html").exists():
+        results.append(_skipped(config, name) or _guarded(name, lambda name=name: build_one(config, name)))
+    if any(r.status == "published" for r in results) or _catalog_stale(config.published_dir):
         pages.write_catalog(config.published_dir)
     return results
+
+
+def build_one(config: Config, name: str) -> DatasetResult:
+    """Read, check and (if it has no error) publish one dataset; the caller holds the lock."""
+    spec = load_dataset(config.schemas_dir, name)
+    fingerprint = input_fingerprint(spec, config.raw_dir)
+    if is_up_to_date(spec, config, fingerprint):
+        return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
+    values, issues, summary = process(spec, config.raw_dir, config.progress)
+    result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues)
+    if result.status == "valid":
+        config.progress.step(f"{spec.name}: publishing")
+        result.published = publish.publish(
+            spec, values, config.published_dir, extra_files={FINGERPRINT_FILE: fingerprint + "\n"}
+        )
+        result.status = "published"
+        config.progress.done()
+    return result
+
+
+def _catalog_stale(published_dir: Path) -> bool:
+    """index.html must list exactly the datasets published (and be newer than each of them)."""
+    index = published_dir / "index.html"
+    folders = [p for p in published_dir.iterdir() if (p / "datapackage.json").is_file()]
+    if not index.is_file():
+        return bool(folders)  # nothing published yet: no page either
+    listed = set(pages.listed_datasets(index.read_text(encoding="utf-8")))
+    if listed != {p.name for p in folders}:
+        return True
+    stamp = index.stat().st_mtime_ns
+    return any((p / "datapackage.json").stat().st_mtime_ns > stamp for p in folders)
 
 
 def _has_errors(issues: list[Issue]) -> bool:

@@ -147,6 +147,17 @@ CKAN=("$VENV/bin/ckan" -c "$INI")
   "scheming.presets=ckanext.scheming:presets.json" \
   "solr_url=http://127.0.0.1:1/solr/ckan" >/dev/null
 
+# DCAT-AP: the project's profile, ckanext-dcat's DCAT-AP 3 completed (licence, language, frequency,
+# places, period, media types, checksums, @th; ckanext_opendata_local/dcat_profile.py), and the
+# catalog's description and publisher
+"$VENV/bin/ckan" config-tool "$INI" \
+  "ckanext.dcat.rdf.profiles=opendata_local_dcat_ap" \
+  "ckan.site_description=ชุดข้อมูลเปิดภาครัฐที่ผ่านการตรวจสอบแล้ว เผยแพร่โดย opendata-pipeline (พอร์ทัลทดสอบในเครื่อง ตามแบบ data.go.th)" \
+  "ckanext.opendata_local.dcat.publisher_name=สำนักงานพัฒนารัฐบาลดิจิทัล (องค์การมหาชน)" \
+  "ckanext.opendata_local.dcat.publisher_url=https://www.dga.or.th" \
+  "ckanext.opendata_local.dcat.publisher_type=http://purl.org/adms/publishertype/NationalAuthority" \
+  "ckanext.opendata_local.dcat.catalog_spatial=http://publications.europa.eu/resource/authority/country/THA" >/dev/null
+
 if [ ! -f "$BASE/.initialised" ]; then
   say "initialise the databases"
   "${CKAN[@]}" db upgrade >"$LOG/db-init.log" 2>&1

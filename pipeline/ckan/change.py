@@ -1,0 +1,22 @@
+"""One change the push made, or the plan would make: what `make plan` and `make push` print."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Change:
+    kind: str  # organization | dataset | resource | datastore
+    name: str
+    action: str  # create | update | unchanged | delete
+    detail: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def line(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"{self.kind:<12} {self.name}: {self.action}{extra}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "action": self.action, "detail": self.detail, **self.counts}

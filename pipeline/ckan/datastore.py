@@ -1,0 +1,252 @@
+"""The DataStore table: rows compared by a hash of each row keyed by the primary key, and a
+completion mark set only after the last batch, so an interrupted load converges when run again."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ckanapi
+import pandas as pd
+
+from pipeline.ckan.change import Change
+from pipeline.ckan.connection import Portal, _validation_text
+from pipeline.ckan.desired import FileResource
+from pipeline.errors import PortalError
+
+DATASTORE_MARK = "datastore_complete_hash"  # resource field: sha256 of the file the table equals
+INSERT_BATCH = 10_000
+UPSERT_BATCH = 5_000
+DELETE_BATCH = 1_000
+SEARCH_PAGE = 32_000
+# CKAN column types for Table Schema types (the DataStore stores PostgreSQL types)
+DATASTORE_TYPES = {"string": "text", "integer": "int", "number": "numeric", "date": "date", "boolean": "bool"}
+
+
+def datastore_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """DataStore columns from the Table Schema: types mapped, Thai title/description as the data dictionary."""
+    return [
+        {
+            "id": f["name"],
+            "type": DATASTORE_TYPES.get(f.get("type", "string"), "text"),
+            "info": {"label": f.get("title", ""), "notes": f.get("description", "")},
+        }
+        for f in schema["fields"]
+    ]
+
+
+def published_rows(path: Path, schema: dict[str, Any]) -> pd.DataFrame:
+    """The published CSV as text, keyed by the primary key."""
+    names = [f["name"] for f in schema["fields"]]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")
+    return frame[names]
+
+
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """One hash per row over its canonical text, so rows compare without comparing every cell."""
+    columns = [frame[c].astype("str").fillna("") for c in frame.columns]
+    if not columns:
+        return pd.Series([], dtype="str")
+    joined = columns[0].str.cat(columns[1:], sep="\x1f") if len(columns) > 1 else columns[0]  # vectorized
+    digests = [hashlib.blake2b(s.encode(), digest_size=16).hexdigest() for s in joined.tolist()]
+    return pd.Series(digests, index=frame.index, dtype="str")
+
+
+def _portal_rows(portal: Portal, resource_id: str, names: list[str], key: list[str]) -> pd.DataFrame:
+    """Every row of the DataStore table, as canonical text (paged, sorted by the key)."""
+    frames = []
+    offset = 0
+    while True:
+        page = portal.call(
+            "datastore_search",
+            resource_id=resource_id,
+            fields=names,
+            limit=SEARCH_PAGE,
+            offset=offset,
+            sort=", ".join(key),
+            records_format="lists",
+            include_total=False,
+        )
+        records = page.get("records", [])
+        if records:
+            frames.append(pd.DataFrame(records, columns=names, dtype=object))
+        if len(records) < SEARCH_PAGE:
+            break
+        offset += SEARCH_PAGE
+    if not frames:
+        return pd.DataFrame({n: pd.Series(dtype="str") for n in names})
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.apply(lambda col: col.map(_canonical_cell)).astype("str")
+
+
+def _canonical_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    # date columns come back as "2021-03-15" or "2021-03-15T00:00:00"
+    return text[:10] if len(text) == 19 and text.endswith("T00:00:00") else text
+
+
+def _sync_datastore(
+    portal: Portal,
+    resource: dict[str, Any] | None,
+    res: FileResource,
+    schema: dict[str, Any],
+    dry_run: bool,
+    note: Callable[[Change], None],
+    previous: pd.DataFrame | None = None,
+) -> None:
+    """Make the DataStore table equal the published CSV. A completion mark on the resource
+    (the sha256 of the file the table was last completed from) is set only after the last
+    batch: a push that dies half-way leaves no mark, and the next one compares every row."""
+    names = [f["name"] for f in schema["fields"]]
+    key = list(schema.get("primaryKey") or names[:1])
+    fields = datastore_fields(schema)
+    digest = f"sha256:{res.sha256}"
+    if resource is not None and resource.get("datastore_active") and resource.get(DATASTORE_MARK) == digest:
+        note(
+            Change(
+                "datastore", res.name, "unchanged", "complete for this file", {"insert": 0, "update": 0, "delete": 0}
+            )
+        )
+        return
+    wanted = published_rows(res.path, schema)
+    info = None
+    if resource is not None and resource.get("datastore_active"):
+        info = portal.show("datastore_info", id=resource["id"])
+    recreate = False
+    if info is not None:
+        have = [(f["id"], f.get("type")) for f in info.get("fields", []) if not f["id"].startswith("_")]
+        want = [(f["id"], _pg_type(f["type"])) for f in fields]
+        recreate = [i for i, _ in have] != [i for i, _ in want] or [t for _, t in have] != [t for _, t in want]
+    if info is None or recreate:
+        existing = pd.DataFrame({n: pd.Series(dtype="str") for n in names})
+    elif previous is not None:
+        existing = previous
+    else:
+        existing = _portal_rows(portal, resource["id"], names, key)
+    plan = diff_rows(existing, wanted, key)
+    dictionary_differs = info is not None and not recreate and _dictionary_differs(info, fields)
+    action = "create" if info is None else ("update" if recreate or plan.changes or dictionary_differs else "unchanged")
+    detail = f"rows: {len(plan.inserts)} insert, {len(plan.updates)} update, {len(plan.deletes)} delete"
+    if recreate:
+        detail = "columns changed, table rebuilt; " + detail
+    elif dictionary_differs:
+        detail = "data dictionary; " + detail
+    note(
+        Change(
+            "datastore",
+            res.name,
+            action,
+            detail,
+            {"insert": len(plan.inserts), "update": len(plan.updates), "delete": len(plan.deletes)},
+        )
+    )
+    if dry_run or resource is None:
+        return
+    rid = resource["id"]
+    if recreate:
+        portal.call("datastore_delete", resource_id=rid, force=True)
+    if info is None or recreate or dictionary_differs:
+        portal.call("datastore_create", resource_id=rid, fields=fields, primary_key=key, force=True)
+    if info is None:  # a new table: let the portal add its data preview (e.g. datatables_view)
+        with contextlib.suppress(ckanapi.ValidationError, ckanapi.NotFound):
+            fresh = portal.call("resource_show", id=rid)  # now with datastore_active
+            portal.call("resource_create_default_resource_views", resource=fresh, create_datastore_views=True)
+    for batch in _batches(plan.deletes, DELETE_BATCH):
+        filters = {key[0]: batch} if len(key) == 1 else None
+        if filters is None:
+            raise PortalError("deleting rows by a composite primary key is not supported")
+        portal.call("datastore_delete", resource_id=rid, filters=filters, force=True)
+    for batch in _batches(_records(wanted, plan.updates), UPSERT_BATCH):
+        portal.call("datastore_upsert", resource_id=rid, records=batch, method="upsert", force=True)
+    for batch in _batches(_records(wanted, plan.inserts), INSERT_BATCH):
+        try:  # insert is ~2x faster than upsert in CKAN, which upserts row by row
+            portal.call("datastore_upsert", resource_id=rid, records=batch, method="insert", force=True)
+        except ckanapi.ValidationError as exc:
+            if "duplicate key" not in str(exc):
+                raise PortalError(f"the DataStore refused rows of {res.name}: {_validation_text(exc)}") from None
+            # rows an interrupted earlier push sent after we looked: make the batch idempotent
+            portal.call("datastore_upsert", resource_id=rid, records=batch, method="upsert", force=True)
+    # the table is now complete for this file: mark it (the last write of the load)
+    portal.call("resource_patch", id=rid, **{DATASTORE_MARK: digest})
+
+
+def _pg_type(datastore_type: str) -> str:
+    return {"int": "int4", "text": "text", "numeric": "numeric", "date": "date", "bool": "bool"}.get(
+        datastore_type, datastore_type
+    )
+
+
+def _dictionary_differs(info: dict[str, Any], fields: list[dict[str, Any]]) -> bool:
+    have = {f["id"]: f.get("info") or {} for f in info.get("fields", [])}
+    return any(
+        (have.get(f["id"], {}).get("label") or "") != f["info"]["label"]
+        or (have.get(f["id"], {}).get("notes") or "") != f["info"]["notes"]
+        for f in fields
+    )
+
+
+@dataclass
+class RowPlan:
+    inserts: list[int]  # positions in the wanted frame
+    updates: list[int]
+    deletes: list[Any]  # primary-key values to delete
+
+    @property
+    def changes(self) -> int:
+        return len(self.inserts) + len(self.updates) + len(self.deletes)
+
+
+def diff_rows(existing: pd.DataFrame, wanted: pd.DataFrame, key: list[str]) -> RowPlan:
+    """Rows to insert, update and delete so that `existing` becomes `wanted`, by row hash."""
+    k = key[0] if len(key) == 1 else None
+    want_key = wanted[k] if k else row_hashes(wanted[key])
+    have_key = existing[k] if k else row_hashes(existing[key])
+    have = dict(zip(have_key, row_hashes(existing), strict=True)) if len(existing) else {}
+    want_hash = row_hashes(wanted) if len(wanted) else pd.Series(dtype="str")
+    inserts, updates = [], []
+    for pos, (kv, h) in enumerate(zip(want_key, want_hash, strict=True)):
+        old = have.get(kv)
+        if old is None:
+            inserts.append(pos)
+        elif old != h:
+            updates.append(pos)
+    wanted_keys = set(want_key)
+    deletes = [kv for kv in have_key if kv not in wanted_keys]
+    return RowPlan(inserts, updates, deletes)
+
+
+def _records(frame: pd.DataFrame, positions: list[int]) -> list[dict[str, Any]]:
+    if not positions:
+        return []
+    part = frame.iloc[positions]
+    return [{k: (v if v != "" else None) for k, v in row.items()} for row in part.to_dict(orient="records")]
+
+
+def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _previous_rows(
+    portal: Portal, resource: dict[str, Any] | None, res: FileResource, schema: dict[str, Any]
+) -> pd.DataFrame | None:
+    """The rows of the file the DataStore was last completed from, when the portal still
+    serves that very file (its `hash` equals the DataStore's completion mark)."""
+    if not resource or not resource.get("datastore_active"):
+        return None
+    mark = resource.get(DATASTORE_MARK)
+    if not mark or mark != resource.get("hash") or mark == f"sha256:{res.sha256}":
+        return None
+    data = portal.download(resource.get("url", ""))
+    if data is None or f"sha256:{hashlib.sha256(data).hexdigest()}" != mark:
+        return None
+    names = [f["name"] for f in schema["fields"]]
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")
+    return frame[names] if set(names) <= set(frame.columns) else None

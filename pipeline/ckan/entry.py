@@ -1,0 +1,100 @@
+"""The entry points: push (or plan) every published dataset, checking everything locally
+before the first write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline import pdpa
+from pipeline.ckan.change import Change
+from pipeline.ckan.connection import Portal
+from pipeline.ckan.datastore import _previous_rows, _sync_datastore, published_rows
+from pipeline.ckan.desired import Desired, desired_state, fit_to_portal_schema
+from pipeline.ckan.package import _check_rights, _portal_schema, _sync_organization, _sync_package
+from pipeline.ckan.resources import _resources_by_name, _sync_resource
+from pipeline.errors import ConfigError, PortalError
+
+
+def sync(
+    portal: Portal, desired: Desired, *, dry_run: bool, on_change: Callable[[Change], None] | None = None
+) -> list[Change]:
+    """Bring the portal to `desired`; with dry_run, only report what would change."""
+    changes: list[Change] = []
+
+    def note(change: Change) -> None:
+        changes.append(change)
+        if on_change:
+            on_change(change)
+
+    guard(desired)
+    portal_schema = _portal_schema(portal)
+    problems = fit_to_portal_schema(desired, portal_schema)
+    if problems:
+        raise PortalError(
+            f"{desired.package['name']}: the metadata does not fit the portal's dataset schema; nothing was changed:\n  "
+            + "\n  ".join(problems)
+        )
+    _check_rights(portal, desired.organization["name"])
+    org = _sync_organization(portal, desired.organization, dry_run, note)
+    package = _sync_package(portal, desired, org, portal_schema, dry_run, note)
+    existing = {} if package is None else _resources_by_name(portal, package, dry_run, note)
+    for res in desired.resources:
+        before = existing.get(res.name)
+        # the DataStore held exactly the previous file: diff against that file, not row by row
+        previous = _previous_rows(portal, before, res, desired.schema) if res.table else None
+        current = _sync_resource(portal, package, before, res, dry_run, note)
+        if res.table:
+            _sync_datastore(portal, current, res, desired.schema, dry_run, note, previous)
+    return changes
+
+
+def guard(desired: Desired) -> None:
+    """The PDPA guard on every payload before the first write: metadata and table rows."""
+    findings = pdpa.scan_payload(
+        {"organization": desired.organization, "dataset": desired.package}, desired.reference_dir, desired.may_contain
+    )
+    for res in desired.resources:
+        if res.table:
+            rows = published_rows(res.path, desired.schema)
+            for f in desired.schema["fields"]:
+                if f.get("type", "string") == "string" and not f.get("constraints", {}).get("enum"):
+                    findings += [
+                        pdpa.Finding(x.kind, x.position, f"{res.name} row {x.position + 2} {f['name']}")
+                        for x in pdpa.scan_column(rows[f["name"]], f["name"], desired.reference_dir)
+                    ]
+    if findings:
+        listed = "; ".join(f"{f.field}: {pdpa.LABELS[f.kind]}" for f in findings[:20])
+        raise PortalError(
+            f"{desired.package['name']}: refused to push personal data (PDPA); nothing was changed: {listed}"
+        )
+
+
+def published_datasets(published_dir: Path, names: tuple[str, ...] = ()) -> list[Path]:
+    if not published_dir.is_dir():
+        raise ConfigError(f"published folder not found: {published_dir}; run `make` first")
+    folders = [p for p in sorted(published_dir.iterdir()) if (p / "datapackage.json").is_file()]
+    if names:
+        folders = [p for p in folders if p.name in names]
+    if not folders:
+        raise ConfigError(f"no published dataset under {published_dir}; run `make` first")
+    return folders
+
+
+def push(
+    portal: Portal,
+    published_dir: Path,
+    schemas_dir: Path,
+    *,
+    dry_run: bool = False,
+    datasets: tuple[str, ...] = (),
+    on_change: Callable[[Change], None] | None = None,
+) -> list[Change]:
+    """Push (or plan) every published dataset; check everything locally before the first write."""
+    folders = published_datasets(published_dir, datasets)
+    desired = [desired_state(folder, schemas_dir) for folder in folders]
+    portal.check_reachable()
+    changes: list[Change] = []
+    for target in desired:
+        changes.extend(sync(portal, target, dry_run=dry_run, on_change=on_change))
+    return changes
