@@ -16,6 +16,11 @@ fields.yaml) beside a copy of the project's `schemas/reference/`, and `raw/<name
 named in `failing` gets cells the build must refuse (an unknown province, an unreadable year).
 
     python -m benchmarks.many --datasets 200 --rows 3000 --out DIR   # writes DIR/raw and DIR/schemas
+    python -m benchmarks.many --bench --datasets 200 --jobs 2 [--out RESULT.json]   # `make bench-many`
+
+With --bench the datasets go to a temporary folder and `python -m pipeline build` runs on them
+as a user runs it (one process, wall time): serially (--jobs 1), side by side (--jobs N), the
+two published folders compared byte for byte, then again with nothing changed.
 """
 
 from __future__ import annotations
@@ -24,8 +29,14 @@ import argparse
 import csv
 import datetime as dt
 import json
+import os
 import random
 import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -273,14 +284,100 @@ def generate_many(
     return raw, schemas
 
 
+# ---------------------------------------------------------------------------- the benchmark
+
+
+def _build(root: Path, published: str, jobs: int) -> float:
+    """Wall seconds of one `python -m pipeline build` process, as `make` runs it."""
+    cmd = [sys.executable, "-m", "pipeline", "build", "-q", "--jobs", str(jobs), "--raw-dir", str(root / "raw")]
+    cmd += ["--schemas-dir", str(root / "schemas"), "--published-dir", str(root / published)]
+    cmd += ["--reports-dir", str(root / f"reports-{published}")]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"build failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    return round(seconds, 3)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -> dict[str, Any]:
+    """Serial vs side-by-side build of `count` generated datasets, and a rebuild with nothing changed."""
+    with tempfile.TemporaryDirectory(prefix="bench-many-") as tmp:
+        root = Path(tmp)
+        start = time.perf_counter()
+        generate_many(root, count, rows, seed)
+        generated = time.perf_counter() - start
+        total_rows = 0
+        for name in names(count):
+            path = next((root / "raw" / name).iterdir())
+            total_rows += _rows_in(path)
+        print(f"{count} datasets, {total_rows:,} rows, generated in {generated:.1f} s; building …", flush=True)
+        serial = _build(root, "serial", 1)
+        print(f"serial (--jobs 1): {serial:.1f} s", flush=True)
+        parallel = _build(root, "parallel", jobs)
+        print(f"side by side (--jobs {jobs}): {parallel:.1f} s", flush=True)
+        identical = _files(root / "serial") == _files(root / "parallel")
+        nochange = [_build(root, "parallel", jobs) for _ in range(nochange_runs)]
+        nochange_serial = [_build(root, "serial", 1) for _ in range(nochange_runs)]
+    result = {
+        "datasets": count,
+        "rows": total_rows,
+        "mean_rows": rows,
+        "cores": os.cpu_count(),
+        "jobs": jobs,
+        "serial_seconds": serial,
+        "parallel_seconds": parallel,
+        "speedup": round(serial / parallel, 2),
+        "published_identical": identical,
+        "nochange_seconds": statistics.median(nochange),
+        "nochange_runs_seconds": nochange,
+        "nochange_serial_seconds": statistics.median(nochange_serial),
+        "nochange_goal_seconds": 2.0,
+    }
+    print(
+        f"no change, all {count} (--jobs {jobs}): {result['nochange_seconds']:.2f} s (goal < 2 s; --jobs 1: "
+        f"{result['nochange_serial_seconds']:.2f} s); serial/parallel = {result['speedup']}x; "
+        f"published output identical: {identical}"
+    )
+    if not identical:
+        raise SystemExit("the side-by-side build published something else than the serial one")
+    return result
+
+
+def _rows_in(path: Path) -> int:
+    """Data rows of a generated file (the generator's own count, not the pipeline's)."""
+    if path.suffix == ".csv":
+        raw = path.read_bytes()
+        return raw.count(b"\n") - 1
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    header_rows = 3  # a title row, a blank row and the header (both shapes)
+    return sum(sheet.max_row - header_rows for sheet in book.worksheets)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--rows", type=int, default=3000, help="mean rows per dataset (each has rows/2 to 3*rows/2)")
     parser.add_argument("--seed", type=int, default=2564)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--bench", action="store_true", help="build them serially and side by side, report times")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes for the side-by-side build")
+    parser.add_argument("--out", type=Path, help="the folder to generate into, or with --bench the result JSON")
     args = parser.parse_args()
-    generate_many(args.out, args.datasets, args.rows, args.seed)
+    if args.bench:
+        result = bench(args.datasets, args.rows, args.jobs, args.seed)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    elif args.out:
+        generate_many(args.out, args.datasets, args.rows, args.seed)
+    else:
+        parser.error("--out is required without --bench")
 
 
 if __name__ == "__main__":

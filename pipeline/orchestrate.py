@@ -9,7 +9,6 @@ Dagster, and how to run workers on several machines: README, "Many datasets, man
 from __future__ import annotations
 
 import contextlib
-import traceback
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,6 +93,10 @@ def build_and_push(
     )
     try:
         [result] = run.build(config)
+        if result.status == "failed":  # its schema or environment is wrong, or a bug
+            if result.error is not None:
+                raise result.error
+            raise result.bug or PipelineBug(dataset)
         if result.status == "invalid":
             logger.error("%s: every problem is listed in %s", dataset, result.report)
             raise DataInvalid(dataset, result.issues)
@@ -122,8 +125,8 @@ def build_and_push(
     except PipelineError:
         raise
     except Exception as exc:
-        frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)[-6:]))
-        raise PipelineBug(f"{dataset}: internal error ({type(exc).__name__}) at\n{frames.rstrip()}") from None
+        kind, where = run.bug_location(exc)
+        raise PipelineBug(f"{dataset}: internal error ({kind}), a bug in the pipeline, at\n{where.rstrip()}") from None
 
 
 @flow(name="publish-dataset", flow_run_name="{dataset}")
