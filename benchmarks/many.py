@@ -320,7 +320,11 @@ def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -
         print(f"serial (--jobs 1): {serial:.1f} s", flush=True)
         parallel = _build(root, "parallel", jobs)
         print(f"side by side (--jobs {jobs}): {parallel:.1f} s", flush=True)
-        identical = _files(root / "serial") == _files(root / "parallel")
+        serial_files, parallel_files = _files(root / "serial"), _files(root / "parallel")
+        identical = serial_files == parallel_files
+        differing = sorted(
+            p for p in serial_files.keys() | parallel_files.keys() if serial_files.get(p) != parallel_files.get(p)
+        )
         nochange = [_build(root, "parallel", jobs) for _ in range(nochange_runs)]
         nochange_serial = [_build(root, "serial", 1) for _ in range(nochange_runs)]
     result = {
@@ -333,9 +337,12 @@ def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -
         "parallel_seconds": parallel,
         "speedup": round(serial / parallel, 2),
         "published_identical": identical,
+        "published_files": len(serial_files),
+        "differing_files": differing[:20],
         "nochange_seconds": statistics.median(nochange),
         "nochange_runs_seconds": nochange,
         "nochange_serial_seconds": statistics.median(nochange_serial),
+        "nochange_serial_runs_seconds": nochange_serial,
         "nochange_goal_seconds": 2.0,
     }
     print(
@@ -344,7 +351,7 @@ def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -
         f"published output identical: {identical}"
     )
     if not identical:
-        raise SystemExit("the side-by-side build published something else than the serial one")
+        raise SystemExit(f"the side-by-side build published something else than the serial one: {differing[:20]}")
     return result
 
 

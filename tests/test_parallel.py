@@ -44,7 +44,7 @@ def args(root: Path, published: str, jobs: int) -> list[str]:
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six datasets of the four generated shapes; one with bad cells."""
     root = tmp_path_factory.mktemp("many")
-    generate_many(root, 6, rows=150, failing=[names(6)[2]])
+    generate_many(root, 6, rows=80, failing=[names(6)[2]])
     return root
 
 
