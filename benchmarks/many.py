@@ -311,8 +311,9 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -> dict[str, Any]:
-    """Serial vs side-by-side build of `count` generated datasets, and a rebuild with nothing changed."""
+def bench(count: int, rows: int, jobs: int, seed: int, repeat: int = 3) -> dict[str, Any]:
+    """Serial vs side-by-side build of `count` generated datasets, each `repeat` times, interleaved
+    (the machine is shared: medians), and a rebuild with nothing changed."""
     with tempfile.TemporaryDirectory(prefix="bench-many-") as tmp:
         root = Path(tmp)
         start = time.perf_counter()
@@ -323,19 +324,27 @@ def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -
             path = next((root / "raw" / name).iterdir())
             total_rows += _rows_in(path)
         print(f"{count} datasets, {total_rows:,} rows, generated in {generated:.1f} s; building …", flush=True)
-        serial = _build(root, "serial", 1)
-        print(f"serial (--jobs 1): {serial:.1f} s ({CPU_SECONDS[-1]:.1f} s CPU)", flush=True)
-        parallel = _build(root, "parallel", jobs)
-        # (no CPU figure: the workers are the fork server's children, not counted for the build process)
-        print(f"side by side (--jobs {jobs}): {parallel:.1f} s", flush=True)
-        serial_files, parallel_files = _files(root / "serial"), _files(root / "parallel")
+        serials, parallels, serial_cpu = [], [], []
+        for k in range(repeat):
+            serials.append(_build(root, f"serial{k}", 1))
+            serial_cpu.append(CPU_SECONDS[-1])
+            # (no CPU figure: the workers are the fork server's children, not counted for the build process)
+            parallels.append(_build(root, f"parallel{k}", jobs))
+            print(
+                f"serial (--jobs 1): {serials[-1]:.1f} s ({serial_cpu[-1]:.1f} s CPU); "
+                f"side by side (--jobs {jobs}): {parallels[-1]:.1f} s",
+                flush=True,
+            )
+        serial, parallel = statistics.median(serials), statistics.median(parallels)
+        serial_files, parallel_files = _files(root / "serial0"), _files(root / "parallel0")
         identical = serial_files == parallel_files
         differing = sorted(
             p for p in serial_files.keys() | parallel_files.keys() if serial_files.get(p) != parallel_files.get(p)
         )
-        nochange = [_build(root, "parallel", jobs) for _ in range(nochange_runs)]
-        nochange_serial = [_build(root, "serial", 1) for _ in range(nochange_runs)]
-        cpu = list(CPU_SECONDS)
+        before = len(CPU_SECONDS)
+        nochange = [_build(root, "parallel0", jobs) for _ in range(repeat)]
+        nochange_cpu = statistics.median(CPU_SECONDS[before:])
+        nochange_serial = [_build(root, "serial0", 1) for _ in range(repeat)]
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "import pipeline.cli, pipeline.run"], cwd=REPO, check=True)
         startup = time.perf_counter() - start
@@ -346,9 +355,12 @@ def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -
         "cores": os.cpu_count(),
         "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # a shared machine: other work competes for the cores
         "jobs": jobs,
+        "repeat": repeat,
         "serial_seconds": serial,
-        "serial_cpu_seconds": cpu[0],
+        "serial_runs_seconds": serials,
+        "serial_cpu_seconds": statistics.median(serial_cpu),
         "parallel_seconds": parallel,
+        "parallel_runs_seconds": parallels,
         "speedup": round(serial / parallel, 2),
         "published_identical": identical,
         "published_files": len(serial_files),
@@ -357,7 +369,7 @@ def bench(count: int, rows: int, jobs: int, seed: int, nochange_runs: int = 3) -
         "nochange_runs_seconds": nochange,
         "nochange_serial_seconds": statistics.median(nochange_serial),
         "nochange_serial_runs_seconds": nochange_serial,
-        "nochange_cpu_seconds": statistics.median(cpu[2 : 2 + nochange_runs]),
+        "nochange_cpu_seconds": nochange_cpu,
         "python_and_imports_seconds": round(startup, 3),
         "nochange_goal_seconds": 2.0,
     }
@@ -391,10 +403,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2564)
     parser.add_argument("--bench", action="store_true", help="build them serially and side by side, report times")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes for the side-by-side build")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each build, interleaved; medians reported")
     parser.add_argument("--out", type=Path, help="the folder to generate into, or with --bench the result JSON")
     args = parser.parse_args()
     if args.bench:
-        result = bench(args.datasets, args.rows, args.jobs, args.seed)
+        result = bench(args.datasets, args.rows, args.jobs, args.seed, args.repeat)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
