@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _add_paths(p)
         p.add_argument("--ckan-url", default=None, help=f"portal URL (default: $CKAN_URL or {DEFAULT_CKAN_URL})")
+    p = sub.add_parser(
+        "normalizers",
+        help="list the normalizers a fields.yaml may name, with their options",
+        description="Print every normalizer (`normalize: <name>` in fields.yaml): what it reads, what it writes, "
+        "its options and an example.",
+    )
+    p.add_argument("--markdown", action="store_true", help="print the README's normalizer table instead")
     return parser
 
 
@@ -162,6 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    if args.command == "normalizers":
+        from pipeline.normalizers import describe
+
+        print(describe(markdown=args.markdown))
+        return EXIT_OK
     config = run.Config(
         raw_dir=args.raw_dir,
         published_dir=args.published_dir,

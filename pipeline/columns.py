@@ -37,3 +37,16 @@ def arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
         array = pc.cast(array, pa.large_string())
     return pc.fill_null(array, "") if array.null_count else array
+
+
+def map_distinct_rows(columns: Sequence[pd.Series], rule: Callable[..., T]) -> tuple[np.ndarray, list[T]]:
+    """`rule(a, b, …)` applied once per distinct tuple of values of the same row (columns of
+    equal length): (code of each row, result of each code). Codes are combined as integers,
+    never by joining text, so no two tuples can collide."""
+    combined = np.zeros(len(columns[0]), dtype=np.int64)
+    for values in columns:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        combined, _ = pd.factorize(combined * len(uniques) + codes)  # stays below rows² < 2**63
+    first = np.unique(combined, return_index=True)[1]  # codes are 0..k-1 in order of first row
+    tuples = zip(*(values.take(first).tolist() for values in columns), strict=True)
+    return combined, [rule(*t) for t in tuples]

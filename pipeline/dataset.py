@@ -6,6 +6,7 @@ loads them into typed objects that the stages share.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.normalizers import REGISTRY as NORMALIZERS
 from pipeline.thai import match_key
 
 
@@ -34,6 +36,8 @@ class FieldSpec:
     cell_fallback: tuple[str, ...] = ()
     fills: dict[str, str] = field(default_factory=dict)
     may_contain: tuple[str, ...] = ()  # personal-data kinds this field may hold (PDPA guard)
+    options: dict[str, Any] = field(default_factory=dict)  # the options its normalizer declares
+    descriptor: dict[str, Any] = field(default_factory=dict)  # the Table Schema field as loaded
 
     @property
     def free_text(self) -> bool:
@@ -67,6 +71,21 @@ class Reference:
     @cached_property
     def months(self) -> list[dict[str, str]]:
         return self._rows("th-months.csv")
+
+    @cached_property
+    def districts(self) -> list[dict[str, str]]:
+        """อำเภอ / เขต: code, name_th, name_en, province_code, aliases (see SOURCES.md)."""
+        return self._rows("th-districts.csv")
+
+    @cached_property
+    def subdistricts(self) -> list[dict[str, str]]:
+        """ตำบล / แขวง: code, name_th, name_en, district_code, aliases (see SOURCES.md)."""
+        return self._rows("th-subdistricts.csv")
+
+    def enum(self, name: str) -> list[str]:
+        """The values of reference list `name` (a key of REFERENCE_ENUMS), each once, in file order."""
+        file, column = REFERENCE_ENUMS[name]
+        return list(dict.fromkeys(row[column] for row in self._rows(file)))
 
 
 @dataclass(frozen=True)
@@ -119,26 +138,33 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
         table_schema = json.loads((directory / resource["schema"]).read_text(encoding="utf-8"))
         # libyaml's safe loader when PyYAML has it: 7x faster (200 schemas: 0.68 s -> 0.09 s), same result
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        mapping = yaml.load((directory / "fields.yaml").read_text(encoding="utf-8"), Loader=loader)
-    except (OSError, ValueError, KeyError, IndexError, yaml.YAMLError) as exc:
+        mapping = yaml.load((directory / "fields.yaml").read_text(encoding="utf-8"), Loader=loader) or {}
+    except (OSError, ValueError, KeyError, IndexError, TypeError, yaml.YAMLError) as exc:
         raise ConfigError(f"dataset {name!r}: cannot load its schema files: {exc}") from exc
+    reference = Reference(schemas_dir / "reference")
+    table_schema = check_mapping(mapping, table_schema, directory / "fields.yaml", reference)
     fields = []
     for desc in table_schema["fields"]:
         extra = (mapping.get("fields") or {}).get(desc["name"]) or {}
+        entry = NORMALIZERS[extra.get("normalize", "text")]
         fields.append(
             FieldSpec(
                 name=desc["name"],
                 type=desc.get("type", "string"),
                 title=desc.get("title", ""),
                 constraints=desc.get("constraints", {}),
-                normalize=extra.get("normalize", "text"),
-                aliases=tuple(extra.get("aliases", ())),
-                derived_from=extra.get("derived_from", ""),
-                lookup=extra.get("lookup", {}),
+                normalize=entry.name,
+                aliases=tuple(extra.get("aliases") or ()),  # a key left empty (`aliases:`) means none
+                derived_from=extra.get("derived_from") or "",
+                lookup=extra.get("lookup") or {},
                 column_optional=bool(extra.get("column_optional", False)),
-                cell_fallback=tuple(extra.get("cell_fallback", ())),
-                fills=dict(extra.get("fills", {})),
-                may_contain=tuple(extra.get("may_contain", ())),
+                cell_fallback=tuple(extra.get("cell_fallback") or ()),
+                fills=dict(extra.get("fills") or {}),
+                may_contain=tuple(extra.get("may_contain") or ()),
+                options={
+                    k: v for k, v in extra.items() if k in entry.options and k not in GENERIC_KEYS and v is not None
+                },
+                descriptor=desc,
             )
         )
     return DatasetSpec(
@@ -149,6 +175,226 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
         resource=resource,
         fields=tuple(fields),
         personal_data=tuple(mapping.get("personal_data", ())),
-        reference=Reference(schemas_dir / "reference"),
+        reference=reference,
         csv_options=dict(mapping.get("csv", {}) or {}),
     )
+
+
+# -- fields.yaml, checked at load: a mistake there is a configuration error (exit 2) naming
+# the file, the field and what is allowed, never an internal error later in the build
+
+TOP_LEVEL_KEYS = ("resource", "fields", "personal_data", "csv")
+GENERIC_KEYS = (
+    "aliases",
+    "normalize",
+    "lookup",
+    "column_optional",
+    "cell_fallback",
+    "fills",
+    "derived_from",
+    "may_contain",
+    "formulas",
+    "enum_from",
+)
+# enum_from: <list> gives the field the values of a reference table as its enum, in the loaded
+# (and so the published) Table Schema, so Frictionless checks them without a copy in the schema
+REFERENCE_ENUMS = {
+    "provinces": ("th-provinces.csv", "name_th"),
+    "province_codes": ("th-provinces.csv", "iso_code"),
+    "districts": ("th-districts.csv", "name_th"),
+    "district_codes": ("th-districts.csv", "code"),
+    "subdistricts": ("th-subdistricts.csv", "name_th"),
+    "subdistrict_codes": ("th-subdistricts.csv", "code"),
+    "local_government_types": ("th-local-government-types.csv", "name_th"),
+}
+
+
+def check_mapping(mapping: Any, table_schema: dict[str, Any], path: Path, reference: Reference) -> dict[str, Any]:
+    """Every mistake of a fields.yaml at once, as one ConfigError; else the Table Schema with the
+    enums `enum_from` asks for filled in (a copy: the file on disk is not changed)."""
+    problems: list[str] = []
+    fields = table_schema.get("fields") if isinstance(table_schema, dict) else None
+    if not isinstance(fields, list) or not all(isinstance(f, dict) and isinstance(f.get("name"), str) for f in fields):
+        raise ConfigError(f"{path.parent}: the Table Schema's `fields` must be a list of objects, each with a name")
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{path}: expected a mapping with the keys {', '.join(TOP_LEVEL_KEYS)}")
+    for key in mapping:
+        if key not in TOP_LEVEL_KEYS:
+            problems.append(f"unknown key {key!r}; allowed at the top level: {', '.join(TOP_LEVEL_KEYS)}")
+    problems.extend(_top_level_problems(mapping))
+    entries = mapping.get("fields") or {}
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{path}: `fields` must map field names to their settings")
+    names = [f.get("name") for f in table_schema.get("fields", []) if isinstance(f, dict)]
+    schema_fields = {f["name"]: f for f in table_schema.get("fields", []) if isinstance(f, dict) and "name" in f}
+    table_schema = {**table_schema, "fields": [dict(f) for f in table_schema.get("fields", [])]}
+    enums: dict[str, list[str]] = {}
+    for field_name, extra in entries.items():
+        where = f"field {field_name!r}"
+        if field_name not in schema_fields:
+            problems.append(f"{where} is not in the Table Schema; its fields: {', '.join(map(str, names))}")
+            continue
+        if extra is None:
+            continue
+        if not isinstance(extra, dict):
+            problems.append(f"{where}: expected a mapping of settings, got {extra!r}")
+            continue
+        problems.extend(f"{where}: {p}" for p in _field_problems(field_name, extra, schema_fields, names))
+        source = extra.get("enum_from")
+        if isinstance(source, str) and source in REFERENCE_ENUMS:
+            values = reference.enum(source)
+            given = (schema_fields[field_name].get("constraints") or {}).get("enum")
+            if given is not None and given != values:
+                problems.append(
+                    f"{where}: has an enum in the Table Schema and enum_from: {source}; remove one of the two"
+                )
+            enums[field_name] = values
+    problems.extend(_cycles(entries, names))
+    if problems:
+        lines = "\n  ".join(problems)
+        raise ConfigError(f"{path}: {lines}" if len(problems) == 1 else f"{path}: {len(problems)} problems\n  {lines}")
+    for desc in table_schema["fields"]:
+        if desc["name"] in enums:
+            desc["constraints"] = {**(desc.get("constraints") or {}), "enum": enums[desc["name"]]}
+    return table_schema
+
+
+CSV_OPTIONS = ("encoding", "delimiter")
+
+
+def _top_level_problems(mapping: dict[str, Any]) -> list[str]:
+    """Shapes of `personal_data`, `csv` and `resource`."""
+    problems = []
+    personal = mapping.get("personal_data")
+    if personal is not None and not (isinstance(personal, list) and all(isinstance(v, str) for v in personal)):
+        problems.append(f"personal_data must be a list of header labels; got {personal!r}")
+    options = mapping.get("csv")
+    if options is not None:
+        if not isinstance(options, dict):
+            problems.append(f"csv must be a mapping such as {{encoding: cp874, delimiter: ';'}}; got {options!r}")
+        else:
+            for key in options:
+                if key not in CSV_OPTIONS:
+                    problems.append(f"unknown csv option {key!r}; allowed: {', '.join(CSV_OPTIONS)}")
+            encoding = options.get("encoding")
+            if encoding is not None:
+                try:
+                    codecs.lookup(str(encoding))
+                except LookupError:
+                    problems.append(f"csv encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, cp874)")
+            delimiter = options.get("delimiter")
+            if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1):
+                problems.append(f"csv delimiter must be one character; got {delimiter!r}")
+    resource = mapping.get("resource")
+    if resource is not None and not isinstance(resource, str):
+        problems.append(f"resource must be the resource's name; got {resource!r}")
+    return problems
+
+
+def _field_problems(name: str, extra: dict[str, Any], schema_fields: dict[str, Any], names: list[Any]) -> list[str]:
+    """What is wrong with the settings of one field (empty when nothing)."""
+    problems = []
+    kind = extra.get("normalize", "text")
+    entry = NORMALIZERS.get(kind) if isinstance(kind, str) else None
+    if entry is None:
+        return [
+            f"unknown normalizer {kind!r}; allowed: {', '.join(sorted(NORMALIZERS))} (see `python -m pipeline normalizers`)"
+        ]
+    allowed = tuple(dict.fromkeys((*GENERIC_KEYS, *entry.options)))
+    for key in extra:
+        if key not in allowed:
+            problems.append(f"unknown option {key!r} for normalize: {kind}; allowed: {', '.join(allowed)}")
+
+    def is_field(value: Any) -> bool:
+        return isinstance(value, str) and value in schema_fields and value != name
+
+    def text_list(key: str) -> None:
+        value = extra.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            problems.append(f"{key} must be a list of words, e.g. [a, b]; got {value!r}")
+
+    own = [o for o in entry.options if o not in entry.field_options and o not in GENERIC_KEYS]
+    for key in ("aliases", "may_contain", *own):
+        text_list(key)
+    for key in entry.field_options:
+        if key in extra and not is_field(extra[key]):
+            problems.append(
+                f"{key} must name another field of the Table Schema ({', '.join(map(str, names))}); got {extra[key]!r}"
+            )
+    fallback = extra.get("cell_fallback")
+    if fallback is not None and not (isinstance(fallback, list) and all(is_field(v) for v in fallback)):
+        problems.append(f"cell_fallback must list other fields of the Table Schema; got {fallback!r}")
+    if "column_optional" in extra and not isinstance(extra["column_optional"], bool):
+        problems.append(f"column_optional must be true or false; got {extra['column_optional']!r}")
+    derived = extra.get("derived_from")
+    if entry.derived and not is_field(derived):
+        problems.append(f"normalize: {kind} derives its value: derived_from must name another field; got {derived!r}")
+    elif derived is not None and not entry.derived:
+        derivers = ", ".join(sorted(n for n, e in NORMALIZERS.items() if e.derived))
+        problems.append(f"derived_from needs a normalizer that derives a value ({derivers}); normalize is {kind}")
+    fills = extra.get("fills")
+    if fills is not None:
+        if not entry.fills:
+            problems.append(f"fills is read only by normalizers that derive other fields; normalize is {kind}")
+        elif not isinstance(fills, dict) or any(k not in entry.fills or not is_field(v) for k, v in fills.items()):
+            problems.append(
+                f"fills must map {' / '.join(entry.fills)} to other fields of the Table Schema; got {fills!r}"
+            )
+    lookup = extra.get("lookup")
+    if kind == "lookup" and not lookup:
+        problems.append("normalize: lookup needs a `lookup` table: {canonical value: [spellings]}")
+    if lookup is not None:
+        if kind != "lookup":
+            problems.append(f"lookup is read only by normalize: lookup; normalize is {kind}")
+        elif not isinstance(lookup, dict) or not all(
+            isinstance(v, list) and all(isinstance(w, str) for w in v) for v in lookup.values()
+        ):
+            problems.append(f"lookup must map each canonical value to a list of spellings; got {lookup!r}")
+    source = extra.get("enum_from")
+    if source is not None and not (isinstance(source, str) and source in REFERENCE_ENUMS):
+        problems.append(f"unknown enum_from {source!r}; allowed: {', '.join(REFERENCE_ENUMS)}")
+    words = [extra.get("true_words") or [], extra.get("false_words") or []]
+    if kind == "boolean" and all(isinstance(w, list) and all(isinstance(v, str) for v in w) for w in words):
+        both = {match_key(w) for w in words[0]} & {match_key(w) for w in words[1]}
+        if both:
+            problems.append(f"words in both true_words and false_words: {', '.join(sorted(both))}")
+    return problems
+
+
+def _cycles(entries: dict[str, Any], names: list[Any]) -> list[str]:
+    """Fields that wait on each other (a derives from b, b's district option names a …)."""
+    needs: dict[str, set[str]] = {name: set() for name in names if isinstance(name, str)}
+    for name, extra in entries.items():
+        kind = extra.get("normalize", "text") if isinstance(extra, dict) else None
+        if name not in needs or not isinstance(kind, str) or kind not in NORMALIZERS:
+            continue
+        entry = NORMALIZERS[kind]
+        fills = extra.get("fills") if isinstance(extra.get("fills"), dict) else {}
+        for key, value in extra.items():
+            if key in ("derived_from", *entry.field_options) and isinstance(value, str) and value in needs:
+                needs[name].add(value)
+        for target in fills.values():
+            if isinstance(target, str) and target in needs:
+                needs[target].add(name)
+    try:
+        dependency_order(needs)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
+def dependency_order(needs: dict[str, set[str]]) -> list[str]:
+    """Names in an order where each comes after those it needs (schema order otherwise)."""
+    order: list[str] = []
+    placed: set[str] = set()
+    waiting = list(needs)
+    while waiting:
+        ready = [n for n in waiting if needs[n] <= placed]
+        if not ready:
+            raise ValueError(
+                f"fields that wait on each other (derived_from, fills, district/province options): {', '.join(waiting)}"
+            )
+        order.extend(ready)
+        placed.update(ready)
+        waiting = [n for n in waiting if n not in placed]
+    return order

@@ -1,32 +1,29 @@
 """Stage 3, normalize: turn hand-keyed text into the schema's canonical values.
 
-Vectorized: text cleaning runs as pandas/pyarrow string kernels over whole columns, and
-the parse-heavy rules (years, dates, provinces, organization names) run once per
-*distinct* value (`pd.factorize` -> rule -> `take`): these columns repeat a lot, so a
-million rows cost a few thousand rule calls. A value no rule can read is kept as
-cleaned text, so validation reports it against the schema with its cell.
+Text is cleaned by pandas/pyarrow string kernels over whole columns, then each field goes
+through the normalizer its fields.yaml names (`pipeline/normalizers.py`, the registry), in an
+order where a field comes after the fields it reads (derived_from, a district's province, the
+field whose `fills` fill it). Parse-heavy rules run once per *distinct* value (`pd.factorize`
+-> rule -> `take`), so a million rows cost a few thousand rule calls. A value no rule can
+read is kept as cleaned text, so validation reports it against the schema with its cell.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.columns import arrow_text, map_distinct, spread
-from pipeline.dataset import DatasetSpec, Reference
+from pipeline.columns import arrow_text
+from pipeline.dataset import DatasetSpec, dependency_order
 from pipeline.headers import MappedSheet
 from pipeline.issues import Issue, column_letter
-from pipeline.thai import arabic_digits, clean_series, match_key
+from pipeline.normalizers import REGISTRY, Column, Problem, ThaiRules
+from pipeline.thai import clean_series
 
-EXCEL_EPOCH = date(1899, 12, 30)
-BE_OFFSET = 543
-BE_THRESHOLD = 2400  # a year at or above this is Buddhist Era
+__all__ = ["NormalizedTable", "ThaiRules", "normalize"]
 
 
 @dataclass
@@ -99,139 +96,6 @@ class NormalizedTable:
         return texts
 
 
-class ThaiRules:
-    """Rules for Thai dates, years, provinces and local-government names, built from reference tables."""
-
-    def __init__(self, reference: Reference) -> None:
-        self.reference = reference
-
-    @cached_property
-    def province_by_key(self) -> dict[str, str]:
-        table = {}
-        for row in self.reference.provinces:
-            for label in (row["name_th"], row["name_en"], *filter(None, row["aliases"].split("|"))):
-                table[match_key(label)] = row["name_th"]
-        return table
-
-    @cached_property
-    def province_code(self) -> dict[str, str]:
-        return {row["name_th"]: row["iso_code"] for row in self.reference.provinces}
-
-    @cached_property
-    def government_type_by_key(self) -> dict[str, str]:
-        table = {}
-        for row in self.reference.local_government_types:
-            for label in (row["name_th"], *filter(None, row["abbreviations"].split("|"))):
-                table[match_key(label)] = row["name_th"]
-        return table
-
-    @cached_property
-    def _name_prefix(self) -> re.Pattern[str]:
-        """Leading type of an organization name: full form or abbreviation, longest first.
-
-        An abbreviation keyed without its dot must be followed by a space ("อบต ปางหมู"),
-        so that a name merely starting with the same letters is left alone.
-        """
-        alternatives = []
-        for row in self.reference.local_government_types:
-            for label in (row["name_th"], *filter(None, row["abbreviations"].split("|"))):
-                undotted_abbreviation = label != row["name_th"] and not label.endswith(".")
-                alternatives.append((label, " +" if undotted_abbreviation else " *"))
-        alternatives.sort(key=lambda a: len(a[0]), reverse=True)
-        # "เทศบาล นคร ยะลา": spaces keyed inside the type are tolerated
-        spaced = [(" ?".join(re.escape(ch) for ch in label), space) for label, space in alternatives]
-        return re.compile("^(?:" + "|".join(f"({label}){space}" for label, space in spaced) + ")")
-
-    @cached_property
-    def month_by_key(self) -> dict[str, int]:
-        table = {}
-        for row in self.reference.months:
-            for label in (row["name_th"], row["abbreviation_th"]):
-                table[match_key(label).replace(".", "")] = int(row["month"])
-        return table
-
-    # -- single-value rules (called once per distinct value) -------------------------
-
-    def province(self, text: str) -> str | None:
-        key = match_key(text)
-        key = re.sub(r"^(?:จังหวัด|จ\.)", "", key)
-        return self.province_by_key.get(key)
-
-    def government_type(self, text: str) -> str | None:
-        return self.government_type_by_key.get(match_key(text))
-
-    # "เทศบาลตำบลท่าคันโท จ.กาฬสินธุ์": the marker must follow a space, so that
-    # "องค์การบริหารส่วนจังหวัดเชียงใหม่" and "อบจ.เชียงใหม่" are left whole
-    _TRAILING_PROVINCE = re.compile(r"^(.*\S)\s+(?:จังหวัด|จ\.)\s*(\S+)$")
-
-    def government_name(self, text: str) -> tuple[str, str, str]:
-        """(full official name, type from the name or "", province from the name or "")."""
-        if not text:
-            return "", "", ""
-        province = ""
-        m = self._TRAILING_PROVINCE.match(text)
-        if m:
-            found = self.province(m.group(2))
-            if found:
-                text, province = m.group(1), found
-            else:  # keep the unreadable province text visible to validation
-                province = m.group(2)
-                text = m.group(1)
-        kind = ""
-        m = self._name_prefix.match(text)
-        if m:
-            label = next(g for g in m.groups() if g)
-            kind = self.government_type_by_key[match_key(label)]
-            rest = text[m.end() :].strip()
-            # Bangkok and Pattaya: the type *is* the organization's name
-            text = kind + rest if rest or kind in ("กรุงเทพมหานคร", "เมืองพัทยา") else text
-        return text, kind, province
-
-    _YEAR = re.compile(r"^(?:(พ\.?ศ\.?)|(ค\.?ศ\.?))?([0-9]{4})$")
-
-    def year(self, text: str) -> str | None:
-        m = self._YEAR.match(arabic_digits(text).replace(" ", "").removeprefix("ปี"))
-        if not m:
-            return None
-        year = int(m.group(3))
-        if m.group(2) or year < BE_THRESHOLD:
-            year += BE_OFFSET
-        return str(year)
-
-    _ISO = re.compile(r"^([0-9]{4})([-/.])([0-9]{1,2})\2([0-9]{1,2})(?:[ T][0-9:.]+)?$")
-    _DMY = re.compile(r"^([0-9]{1,2}) ?[/.-] ?([0-9]{1,2}) ?[/.-] ?([0-9]{4}|[0-9]{2})$")
-    _DAY_MONTH_YEAR = re.compile(r"^([0-9]{1,2}) ?([^0-9 ][^0-9]*?) ?(?:พ\.ศ\.|พ\.ศ|ค\.ศ\.)? ?([0-9]{4}|[0-9]{2})$")
-    _SERIAL = re.compile(r"^[0-9]{5}$")
-
-    def date(self, text: str) -> str | None:
-        """ISO date (CE) from the forms officers key, or None when unreadable or impossible."""
-        text = arabic_digits(text).removeprefix("วันที่").strip()
-        if m := self._ISO.match(text):
-            y, mo, d = int(m.group(1)), int(m.group(3)), int(m.group(4))
-        elif m := self._DMY.match(text):
-            d, mo, y = int(m.group(1)), int(m.group(2)), _expand_year(m.group(3))
-        elif m := self._DAY_MONTH_YEAR.match(text):
-            month = self.month_by_key.get(match_key(m.group(2)).replace(".", ""))
-            if month is None:
-                return None
-            d, mo, y = int(m.group(1)), month, _expand_year(m.group(3))
-        elif self._SERIAL.match(text):
-            return (EXCEL_EPOCH + timedelta(days=int(text))).isoformat()
-        else:
-            return None
-        if y >= BE_THRESHOLD:
-            y -= BE_OFFSET
-        try:
-            return date(y, mo, d).isoformat()
-        except ValueError:
-            return None
-
-
-def _expand_year(text: str) -> int:
-    """Two-digit years are Buddhist Era 25YY (hand-keyed '64' means 2564)."""
-    return 2500 + int(text) if len(text) == 2 else int(text)
-
-
 def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedTable, list[Issue]]:
     """Normalize the rows of every mapped sheet into one table, plus cross-field issues."""
     mapped_fields = [f.name for f in spec.fields if not f.derived_from]
@@ -252,58 +116,23 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
     del raw, parts  # from here on only the cleaned text is needed
 
     rules = ThaiRules(spec.reference)
-    out: dict[str, pd.Series] = {}
-    filled: dict[str, pd.Series] = {}  # values derived by one field's normalizer for another
-    for f in spec.fields:
-        if f.derived_from:
-            continue
-        text = cleaned[f.name]
-        kind = f.normalize
-        if kind == "text":
-            out[f.name] = text
-        elif kind == "identifier":
-            out[f.name] = text.str.upper()
-        elif kind == "lookup":
-            table = {match_key(v): canon for canon, variants in f.lookup.items() for v in (canon, *variants)}
-            out[f.name] = _keep_unread(text, map_distinct(text, lambda v, t=table: t.get(match_key(v))))
-        elif kind == "buddhist_year":
-            out[f.name] = _keep_unread(text, map_distinct(text, rules.year))
-        elif kind == "thai_date":
-            out[f.name] = _keep_unread(text, map_distinct(text, rules.date))
-        elif kind == "province":
-            out[f.name] = _keep_unread(text, map_distinct(text, rules.province))
-        elif kind == "local_government_type":
-            out[f.name] = _keep_unread(text, map_distinct(text, rules.government_type))
-        elif kind == "local_government_name":
-            codes, triples = map_distinct(text, rules.government_name)
-            out[f.name] = spread(codes, [t[0] for t in triples], text.index).fillna("")
-            for what, target in f.fills.items():
-                position = {"type": 1, "province": 2}[what]
-                filled[target] = spread(codes, [t[position] for t in triples], text.index).fillna("")
-        else:
-            raise ValueError(f"{spec.name}: unknown normalizer {kind!r} for field {f.name}")
-
     table = NormalizedTable(pd.DataFrame(), cleaned, sheet_index, row_numbers, sheets, spec)
+    out: dict[str, pd.Series] = {}
+    filled: dict[str, tuple[str, pd.Series]] = {}  # target field -> (source field, value derived for it)
+    problems: list[Problem] = []
     issues: list[Issue] = []
-    for target, derived in filled.items():
-        source = next(f.name for f in spec.fields if target in f.fills.values())
-        given = out.get(target, pd.Series("", index=index, dtype="str"))
-        conflict = (given != "") & (derived != "") & (given != derived)
-        for pos in np.flatnonzero(conflict.to_numpy()):
-            issues.append(
-                Issue(
-                    "error",
-                    "row-constraint",
-                    f"{target} {given.iat[pos]!r} disagrees with {derived.iat[pos]!r} in {source}",
-                    cell=table.cell(target, pos),
-                    field=target,
-                    value=table.source_text(target, pos),
-                    rule=f"{target} agrees with {source}",
-                    related_cell=table.cell(source, pos),
-                    **table.where(pos),
-                )
-            )
-        out[target] = given.where(given != "", derived)
+    fields = {f.name: f for f in spec.fields}
+    for name in run_order(spec):
+        f = fields[name]
+        entry = REGISTRY[f.normalize]
+        source = fields[f.derived_from] if f.derived_from else None
+        column = Column(out[f.derived_from] if source else cleaned[f.name], f, rules, out, source=source)
+        out[f.name] = entry.function(column)
+        problems.extend(column.problems)
+        for what, values in column.fills.items():
+            filled[f.fills[what]] = (f.name, values)
+        if f.name in filled:  # a value derived by another field's normalizer fills this one
+            issues.extend(_merge_filled(table, out, f.name, *filled[f.name]))
 
     # a name keyed without its type ("ปางหมู" + type column) gets the type in front
     for f in spec.fields:
@@ -314,18 +143,75 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
             bare = (name != "") & kind.isin(known) & ~_starts_with_any(name, known)
             out[f.name] = name.where(~bare, kind + name)
 
-    for f in spec.fields:
-        if f.normalize == "province_code":
-            province = out[f.derived_from]
-            out[f.name] = spread(*map_distinct(province, rules.province_code.get), province.index).fillna("")
+    for problem in problems:
+        issues.extend(_problem_issues(table, problem))
     table.values = pd.DataFrame({name: out[name] for name in spec.field_names}, index=index)
     return table, issues
 
 
-def _keep_unread(text: pd.Series, distinct: tuple[np.ndarray, list[str | None]]) -> pd.Series:
-    """Converted value where a rule could read it, else the cleaned text (for validation to flag)."""
-    result = spread(*distinct, text.index)
-    return result.where(result.notna(), text).fillna("")
+def run_order(spec: DatasetSpec) -> list[str]:
+    """Field names in the order their normalizers run: a field after those it reads
+    (derived_from, a district's province field, the field whose `fills` fill it)."""
+    needs: dict[str, set[str]] = {f.name: set() for f in spec.fields}
+    for f in spec.fields:
+        entry = REGISTRY[f.normalize]
+        needs[f.name] |= {f.options[o] for o in entry.field_options if f.options.get(o)}
+        if f.derived_from:
+            needs[f.name].add(f.derived_from)
+        for target in f.fills.values():
+            needs[target].add(f.name)
+    return dependency_order(needs)
+
+
+def _merge_filled(
+    table: NormalizedTable, out: dict[str, pd.Series], target: str, source: str, derived: pd.Series
+) -> list[Issue]:
+    """The value keyed for `target` where there is one, else the one derived from `source`; a keyed
+    value that disagrees with the derived one is an error naming both cells."""
+    given = out[target]
+    conflict = (given != "") & (derived != "") & (given != derived)
+    issues = []
+    for pos in np.flatnonzero(conflict.to_numpy()):
+        issues.append(
+            Issue(
+                "error",
+                "row-constraint",
+                f"{target} {given.iat[pos]!r} disagrees with {derived.iat[pos]!r} in {source}",
+                cell=table.cell(target, pos),
+                field=target,
+                value=table.source_text(target, pos),
+                rule=f"{target} agrees with {source}",
+                related_cell=table.cell(source, pos),
+                **table.where(pos),
+            )
+        )
+    out[target] = given.where(given != "", derived)
+    return issues
+
+
+def _problem_issues(table: NormalizedTable, problem: Problem) -> list[Issue]:
+    """Issues for the rows a normalizer refused, each naming its cell (and the other cell it compared with)."""
+    cells = table.cells(problem.field, problem.positions)
+    related = table.cells(problem.related, problem.positions) if problem.related else [""] * len(cells)
+    values = table.source_texts(problem.field, problem.positions)
+    places = table.places(problem.positions)
+    return [
+        Issue(
+            "error",
+            "row-constraint" if problem.related else "constraint-error",
+            message,
+            cell=cell,
+            field=problem.field,
+            value=value,
+            rule=problem.rule,
+            related_cell=other,
+            file=file,
+            sheet=sheet,
+        )
+        for message, cell, other, value, (file, sheet) in zip(
+            problem.messages, cells, related, values, places, strict=True
+        )
+    ]
 
 
 def _starts_with_any(values: pd.Series, prefixes: set[str]) -> pd.Series:

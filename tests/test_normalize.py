@@ -128,6 +128,9 @@ def test_date_forms_round_trip(day) -> None:  # type: ignore[no-untyped-def]
         ("อ่างทอง", "อ่างทอง"),
         ("ภูเก้ต", None),
         ("พัทยา", None),
+        ("Nan", "น่าน"),
+        ("NaN", None),  # pandas' missing value, not the province
+        ("nan", None),
     ],
 )
 def test_province(raw: str, expected: str | None) -> None:
