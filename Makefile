@@ -83,5 +83,26 @@ bench-many: $(VENV)/.installed-test ## MANY=200 generated datasets of MANY_ROWS=
 lint: $(VENV)/.installed-test ## ruff
 	$(VENV)/bin/ruff check pipeline tests benchmarks
 
-clean: ## remove the virtualenv, reports and published output
-	rm -rf $(VENV) $(REPORTS_DIR) $(PUBLISHED_DIR)/*/
+# `make clean` deletes only folders strictly inside this project, never an empty path, "/", a path
+# with a space (Make would split it in two), the project itself, nor RAW_DIR or SCHEMAS_DIR (or a
+# folder holding or inside one of them). The checks run when the recipe is expanded, so they hold
+# under `make -n` too; symlinks are resolved first ($(realpath)), so a link cannot lead outside, and
+# the dataset folders are found with `find -type d` (a link inside PUBLISHED_DIR is not followed:
+# `rm -rf link/` would empty the folder it points to).
+clean_path = $(or $(realpath $(1)),$(abspath $(1)))
+clean_root := $(realpath $(CURDIR))
+# the project's sources and inputs: never deleted, nor a folder holding one of them
+clean_protected := .git pipeline tests schemas portal benchmarks docs data/raw Makefile pyproject.toml README.md
+clean_keep = $(foreach k,$(RAW_DIR) $(SCHEMAS_DIR) $(clean_protected),$(call clean_path,$(k)))
+define clean_guard
+$(if $(strip $(2)),,$(error make clean: $(1) is empty; refusing to delete anything))
+$(if $(word 2,$(2)),$(error make clean: $(1)="$(2)" contains a space; refusing (delete it by hand)))
+$(if $(filter $(clean_root)/%,$(call clean_path,$(2))),,$(error make clean: $(1)=$(2) is not inside this project ($(clean_root)); refusing))
+$(foreach k,$(clean_keep),$(if $(filter $(k) $(k)/%,$(call clean_path,$(2))),$(error make clean: $(1)=$(2) is or is inside $(k) (inputs or sources); refusing)))
+$(foreach k,$(clean_keep),$(if $(filter $(call clean_path,$(2))/%,$(k)),$(error make clean: $(1)=$(2) holds $(k) (inputs or sources); refusing)))
+endef
+
+clean: ## remove the virtualenv, reports and published output (only folders inside this project)
+	$(foreach v,VENV REPORTS_DIR PUBLISHED_DIR,$(call clean_guard,$(v),$($(v))))
+	rm -rf -- "$(VENV)" "$(REPORTS_DIR)"
+	[ ! -d "$(PUBLISHED_DIR)" ] || find "$(PUBLISHED_DIR)" -mindepth 1 -maxdepth 1 -type d -exec rm -rf -- {} +

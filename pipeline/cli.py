@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipeline import __version__, run, scaffold
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.issues import printable
 from pipeline.progress import Progress
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
@@ -35,6 +36,14 @@ EPILOG = """exit codes:
   3  the CKAN portal refused or could not be reached
   70 a bug in the pipeline, not in the data (where it failed is printed)
 """
+
+
+def dataset_name(value: str) -> str:
+    """A dataset's folder name as typed or tab-completed (`name/`, `./name`) -> `name`."""
+    name = os.path.normpath(value.strip()) if value.strip() else ""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a dataset name (a folder name under --raw-dir)")
+    return name
 
 
 def _add_paths(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +76,7 @@ def _add_paths(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
+        type=dataset_name,
         help="only this dataset (repeatable; default: every folder under --raw-dir)",
     )
     parser.add_argument("--json", action="store_true", help="print a machine-readable JSON summary instead of text")
@@ -143,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _add_paths(p)
         p.add_argument("--ckan-url", default=None, help=f"portal URL (default: $CKAN_URL or {DEFAULT_CKAN_URL})")
+        p.add_argument(
+            "--allow-http",
+            action="store_true",
+            help="allow a plain http:// portal URL that is not this machine (the token then travels in clear; "
+            "also CKAN_ALLOW_HTTP=1). Without it such a URL is refused",
+        )
     p = sub.add_parser(
         "normalizers",
         help="list the normalizers a fields.yaml may name, with their options",
@@ -214,12 +230,13 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
     from pipeline import ckan  # imported here: building does not need the HTTP stack
 
     url = args.ckan_url or os.environ.get("CKAN_URL") or DEFAULT_CKAN_URL
-    portal = ckan.Portal(url, ckan.read_token())
+    allow_http = args.allow_http or os.environ.get("CKAN_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
+    portal = ckan.Portal(url, ckan.read_token(), allow_http=allow_http)
     dry_run = args.command == "plan"
 
     def show(change: ckan.Change) -> None:
         if not args.json:
-            print(change.line(), flush=True)
+            print(portal.scrub(change.line()), flush=True)
 
     folders = ckan.published_datasets(config.published_dir, config.datasets)
     failures: dict[str, PipelineError] = {}
@@ -233,9 +250,14 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
             if not args.json:
                 print(f"Error: {failures[folder.name]}", file=sys.stderr)
     ready = [f for f in folders if f.name not in failures]
-    if ready:
-        portal.check_reachable()  # unreachable: one message, not one per dataset
+    try:
+        if ready:
+            portal.check_reachable()  # unreachable: one message, not one per dataset
+    except PipelineError as exc:  # whatever the message quotes, the token is not printed
+        exc.args = (portal.scrub(str(exc)),)
+        raise
     changes: list[ckan.Change] = []
+    planned: dict[str, dict[str, object]] = {}  # what this plan would already have made: counted once, as in a push
     for folder in ready:
         try:
             changes.extend(
@@ -246,13 +268,15 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
                     dry_run=dry_run,
                     datasets=(folder.name,),
                     on_change=show,
+                    planned=planned,
                 )
             )
         except PipelineError as exc:
+            exc.args = (portal.scrub(str(exc)),)
             failures[folder.name] = exc
             if not args.json:
                 print(f"Error: {exc}", file=sys.stderr)
-    pending = sum(1 for c in changes if c.action != "unchanged")
+    pending = ckan.pending(changes)
     if args.json:
         print(
             json.dumps(
@@ -261,6 +285,7 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
                     "dry_run": dry_run,
                     "url": portal.url,
                     "write_calls": len(portal.writes),
+                    "pending": pending,
                     "changes": [c.to_dict() for c in changes],
                     "failed": {name: str(exc) for name, exc in failures.items()},
                 },
@@ -298,7 +323,7 @@ def _fail(message: str, as_json: bool, code: int) -> None:
     if as_json:
         print(json.dumps({"ok": False, "error": message, "exit_code": code}, ensure_ascii=False))
     else:
-        print(f"Error: {message}", file=sys.stderr)
+        print(f"Error: {printable(message, lines=True)}", file=sys.stderr)
 
 
 def _result_json(result: run.DatasetResult) -> dict[str, object]:
@@ -326,14 +351,14 @@ def _failure_text(result: run.DatasetResult) -> str:
 def _print_result(result: run.DatasetResult) -> None:
     s = result.summary
     if result.status == "unchanged":
-        print(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped")
+        print(printable(f"{result.name}: unchanged (inputs, schema and code as at the last build); skipped"))
         return
     if result.status == "failed":
-        print(f"{result.name}: failed — {_failure_text(result)}", file=sys.stderr)
+        print(printable(f"{result.name}: failed — {_failure_text(result)}", lines=True), file=sys.stderr)
         return
     if result.status == "skipped":
         for issue in result.issues:
-            print(f"WARNING {issue.message}", file=sys.stderr)
+            print(printable(f"WARNING {issue.message}"), file=sys.stderr)
         return
     out = sys.stdout if result.status != "invalid" else sys.stderr
     for printed, issue in enumerate(result.issues):
@@ -349,11 +374,11 @@ def _print_result(result: run.DatasetResult) -> None:
         f"{s.duplicates_dropped} duplicate(s) dropped, "
         f"{errors} error(s), {warnings} warning(s)"
     )
-    print(line, file=out)
+    print(printable(line), file=out)
     if result.published:
-        print(f"  published: {result.published}", file=out)
+        print(printable(f"  published: {result.published}"), file=out)
     if result.report:
-        print(f"  report:    {result.report}", file=out)
+        print(printable(f"  report:    {result.report}"), file=out)
 
 
 STATUS_WORDS = {

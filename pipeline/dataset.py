@@ -38,6 +38,7 @@ class FieldSpec:
     may_contain: tuple[str, ...] = ()  # personal-data kinds this field may hold (PDPA guard)
     options: dict[str, Any] = field(default_factory=dict)  # the options its normalizer declares
     descriptor: dict[str, Any] = field(default_factory=dict)  # the Table Schema field as loaded
+    formulas: str = "refuse"  # a text value a spreadsheet would run: refuse | escape | allow (pipeline/cells.py)
 
     @property
     def free_text(self) -> bool:
@@ -165,6 +166,7 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
                     k: v for k, v in extra.items() if k in entry.options and k not in GENERIC_KEYS and v is not None
                 },
                 descriptor=desc,
+                formulas=str(extra.get("formulas") or "refuse"),
             )
         )
     return DatasetSpec(

@@ -7,7 +7,16 @@ report can be read by tools that know Frictionless reports.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import asdict, dataclass
+
+from pipeline.thai import CONTROL, FORMATTING
+
+# what a terminal would act on or hide: control characters (ESC starts a terminal escape
+# sequence), invisible formatting characters (U+202E reverses what follows), line separators
+_UNPRINTABLE = re.compile(f"{CONTROL}|[{FORMATTING}\u200b-\u200d\u2028\u2029\u2060\ufeff\u00ad\n\r\t]")
+MAX_WARNINGS_PER_TYPE = 200
 
 
 @dataclass(slots=True)  # not frozen: a frozen init costs 3x, and a build can hold 100,000s of issues
@@ -39,7 +48,7 @@ class Issue:
         parts.append(self.message)
         if self.suggestion:
             parts.append(f"(did you mean {self.suggestion!r}?)")
-        return " ".join(parts)
+        return printable(" ".join(parts))
 
     def to_dict(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if v != ""}
@@ -53,3 +62,41 @@ def column_letter(index: int) -> str:
         index, rem = divmod(index - 1, 26)
         letters = chr(65 + rem) + letters
     return letters
+
+
+def printable(text: str, lines: bool = False) -> str:
+    """`text` safe to print on a terminal: control and invisible characters shown as
+    escapes (ESC -> "\\x1b", U+202E -> "\\u202e"), so a file name cannot rewrite the screen.
+    With `lines`, line breaks are kept (a message of several lines)."""
+    if lines:
+        return "\n".join(printable(line) for line in text.split("\n"))
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def cap_warnings(issues: list[Issue], limit: int = MAX_WARNINGS_PER_TYPE) -> list[Issue]:
+    """Every error, and at most `limit` warnings of each type followed by one warning that
+    counts the rest: 16,000 "unknown column" warnings help no one, their count does."""
+    counts = Counter(i.type for i in issues if i.severity == "warning" and not _is_count(i))
+    if all(n <= limit for n in counts.values()):
+        return issues
+    kept: list[Issue] = []
+    seen: Counter[str] = Counter()
+    for issue in issues:
+        if issue.severity == "warning" and counts[issue.type] > limit and not _is_count(issue):
+            seen[issue.type] += 1
+            if seen[issue.type] > limit:
+                continue
+        kept.append(issue)
+    for kind, n in sorted(counts.items()):
+        if n > limit:
+            kept.append(
+                Issue("warning", kind, f"… and {n - limit:,} more warnings of this type ({n:,} in all), not listed")
+            )
+    return kept
+
+
+def _is_count(issue: Issue) -> bool:
+    """A warning that already counts others ("… and 300 more …"): kept whatever the cap."""
+    return not issue.cell and issue.message.startswith("…")

@@ -124,6 +124,19 @@ def write_xlsx(table: pa.Table, spec: DatasetSpec, path: Path) -> None:
     book.close()
 
 
+XLSX_CELL_LIMIT = 32_767  # characters in one Excel cell: xlsxwriter cuts longer text without failing
+
+
+def _too_long_for_excel(table: pa.Table) -> bool:
+    """A text longer than an Excel cell holds: the XLSX copy would cut it, so it is not
+    written (the build warned about each such cell; the CSV and JSON keep the whole value)."""
+    return any(
+        (pc.max(pc.utf8_length(column)).as_py() or 0) > XLSX_CELL_LIMIT
+        for column in table.columns
+        if pa.types.is_string(column.type)
+    )
+
+
 def write_json(table: pa.Table, path: Path, batch_rows: int = 50_000) -> None:
     """Records, one object per line, nulls for empty cells, Thai as UTF-8 (not \\u escapes);
     written batch by batch so a million rows never sit in memory as one string. Each
@@ -201,7 +214,7 @@ def stage(spec: DatasetSpec, values: pd.DataFrame, staging: Path) -> dict[str, P
     if table.num_rows <= JSON_MAX_ROWS:
         files["json"] = staging / f"{name}.json"
         write_json(table, files["json"])
-    if table.num_rows <= XLSX_MAX_ROWS:
+    if table.num_rows <= XLSX_MAX_ROWS and not _too_long_for_excel(table):
         files["xlsx"] = staging / f"{name}.xlsx"
         write_xlsx(table, spec, files["xlsx"])
     descriptor = package_descriptor(spec, files)

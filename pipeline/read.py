@@ -26,11 +26,23 @@ import python_calamine
 
 from pipeline import safety
 from pipeline.errors import ReadError
+from pipeline.issues import Issue, printable
 from pipeline.progress import QUIET, Progress
 
 CHUNK_ROWS = 50_000
 TOP_ROWS = 64
-SUPPORTED_SUFFIXES = (".xlsx", ".csv")
+SUPPORTED_SUFFIXES = (".xlsx", ".csv", ".tsv")  # .tsv is read as CSV (the delimiter is sniffed)
+SAVE_AS = "open it in Excel or LibreOffice and save it as .xlsx (Excel Workbook) or CSV UTF-8"
+UNSUPPORTED_SUFFIXES = {
+    ".xls": f"a legacy Excel 97-2003 workbook, not read; {SAVE_AS}",
+    ".xlsm": f"a macro-enabled workbook, not read (macros are never run); {SAVE_AS}",
+    ".xlsb": f"a binary Excel workbook, not read; {SAVE_AS}",
+    ".ods": f"an OpenDocument spreadsheet, not read; {SAVE_AS}",
+    ".numbers": f"an Apple Numbers file, not read; {SAVE_AS}",
+}
+SYSTEM_FILES = {"Thumbs.db", "desktop.ini", "Icon\r"}
+OUTPUT_MARK = ".build-fingerprint"  # written by run.py into every published dataset folder
+TIME_ONLY = "^1899-12-3[01] ([0-9]{2}:[0-9]{2}:[0-9]{2})$"
 BLANK = "^[ \t\n\r\f\v\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000]*$"  # spelled out: RE2 runs it
 
 
@@ -45,7 +57,12 @@ class SheetGrid:
 
 
 def raw_files(raw_dir: Path) -> list[Path]:
-    """The dataset's input files in name order (Excel lock files and hidden files skipped).
+    """The files of a dataset's raw folder that are read, in name order (see `discover`)."""
+    return discover(raw_dir)[0]
+
+
+def all_files(raw_dir: Path) -> list[Path]:
+    """Every file under a dataset's raw folder in name order, read or not (see `discover`).
 
     A symlink whose target lies outside the raw folder is refused: the build reads only
     what the data officer put there.
@@ -53,29 +70,83 @@ def raw_files(raw_dir: Path) -> list[Path]:
     root = raw_dir.resolve()
     files = []
     for p in raw_dir.rglob("*"):
-        if p.suffix.lower() not in SUPPORTED_SUFFIXES or p.name.startswith(("~$", ".~lock", ".")):
-            continue
         if not p.resolve().is_relative_to(root):
-            raise ReadError(f"{p.relative_to(raw_dir).as_posix()}: refused: a link to a file outside {raw_dir}")
+            raise ReadError(
+                f"{printable(p.relative_to(raw_dir).as_posix())}: refused: a link to a file outside {raw_dir}"
+            )
         if p.is_file():
             files.append(p)
     return sorted(files, key=lambda p: p.relative_to(raw_dir).as_posix())
 
 
+def discover(raw_dir: Path, resource: str = "entries") -> tuple[list[Path], list[Issue]]:
+    """(files to read, an issue naming each file that is not read): no file in the folder
+    is passed over without a word. The pipeline's own outputs (a published folder, its
+    `entries.*`, a build fingerprint) are never read back as input: a row deleted from a
+    raw file would be published again."""
+    files, issues = [], []
+    for path in all_files(raw_dir):
+        display = path.relative_to(raw_dir).as_posix()
+        reason = _not_read(path, raw_dir, resource)
+        if reason is None:
+            files.append(path)
+        else:
+            severity, message = reason
+            issues.append(
+                Issue(severity, "source-error" if severity == "error" else "source-skipped", message, file=display)
+            )
+    return files, issues
+
+
+def _not_read(path: Path, raw_dir: Path, resource: str) -> tuple[str, str] | None:
+    """Why `path` is not read (severity, message), or None when it is."""
+    inside = path.relative_to(raw_dir).parts
+    for depth in range(len(inside)):
+        folder = raw_dir.joinpath(*inside[:depth])
+        if depth and inside[depth - 1].startswith((".staging-", ".retired-")) or (folder / OUTPUT_MARK).exists():
+            return "error", (
+                "inside a folder the pipeline published (it holds a build fingerprint): published files are never "
+                "read back as input; move that folder out of the raw folder"
+            )
+    name, suffix = path.name, path.suffix.lower()
+    if (
+        name == OUTPUT_MARK
+        or (path.stem == resource and suffix in (".csv", ".json", ".xlsx"))
+        or (name == "datapackage.json")
+    ):
+        return "error", (
+            "looks like the pipeline's own published output: raw folders hold the original workbooks only; "
+            "move it out (or rename it if it really is raw data)"
+        )
+    if name.startswith(("~$", ".~lock")):
+        return "warning", "an office lock file (is the workbook open?); skipped"
+    if name.startswith(".") or name in SYSTEM_FILES:
+        return "warning", "a hidden or system file; skipped"
+    if any(part.startswith(".") for part in inside[:-1]):
+        return "warning", "in a hidden folder; skipped"
+    if suffix in UNSUPPORTED_SUFFIXES:
+        return "error", UNSUPPORTED_SUFFIXES[suffix]
+    if suffix not in SUPPORTED_SUFFIXES:
+        return "warning", "not a spreadsheet the pipeline reads (.xlsx, .csv, .tsv); skipped"
+    return None
+
+
 def cell_text(value: object) -> str:
-    """Canonical text of a typed spreadsheet cell."""
+    """Canonical text of a typed spreadsheet cell, the same as fastexcel writes it: numbers
+    in plain positional notation with every digit they hold (1.5e-10 -> "0.00000000015"),
+    dates and times as "YYYY-MM-DD HH:MM:SS", booleans as "true"/"false"."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
+        return "true" if value else "false"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        return str(int(value)) if value.is_integer() else np.format_float_positional(value, trim="-")
     if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+        return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
-        return value.isoformat()
+        return dt.datetime.combine(value, dt.time()).isoformat(sep=" ")
     return str(value)
 
 
@@ -128,7 +199,7 @@ def _read_xlsx(
         raise ReadError(f"{display_name}: cannot open workbook: {_short(exc)}") from exc
     for name in reader.sheet_names:
         try:
-            progress.step(f"reading {display_name} › {name}")
+            progress.step(printable(f"reading {display_name} › {name}"))
             sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
             if sheet.visible != "visible":
                 continue
@@ -158,7 +229,15 @@ def _fast_grid(
         return pd.DataFrame(), np.array([], dtype=np.int64)
     if batch.num_columns != layout.width or (layout.first_col and batch.column(0).null_count == batch.num_rows):
         return None  # the dimension disagrees with the cells: let python-calamine place them
+    if layout.exact_numbers:
+        return None  # fastexcel writes numbers with at most 9 decimals (1.5e-10 -> "0"): calamine keeps every digit
     columns = [pc.fill_null(c, "") for c in batch.columns]
+    # a time of day (no date) comes as "1899-12-31 10:30:00" from fastexcel, "10:30:00" from
+    # python-calamine: the time alone, either way (a date of 1899 would be read as a real day)
+    columns = [
+        pc.replace_substring_regex(c, TIME_ONLY, "\\1") if pc.any(pc.starts_with(c, "1899-12-3")).as_py() else c
+        for c in columns
+    ]
     keep = ~_blank_rows(columns)
     progress.advance(batch.num_rows)
     table = pa.table({str(layout.first_col + i): c for i, c in enumerate(columns)})
@@ -272,23 +351,80 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
+# After a Windows-874 decode, text in another code page (Latin-1 "Café" -> "Caf้", Greek,
+# Cyrillic …) shows Thai marks where Thai spelling cannot put them: a vowel or tone mark
+# above/below with no consonant before it, a following vowel (ะ า ำ) after no Thai letter,
+# a leading vowel (เ แ โ ใ ไ) before no consonant. Windows-874 is one byte a character
+# (U+0E00 + n is byte 0xA0 + n), so the check runs with numpy over the bytes themselves.
+_CP874_CLASS = np.zeros(256, dtype=np.uint8)
+CONSONANT, MARK, FOLLOWING, LEADING, OTHER_THAI = 1, 2, 4, 8, 16
+_CP874_CLASS[0xA1:0xEF] = OTHER_THAI
+_CP874_CLASS[0xA1:0xCF] = CONSONANT  # ก-ฮ
+_CP874_CLASS[[0xD1, *range(0xD4, 0xDB), *range(0xE7, 0xEF)]] = MARK  # ั ิ-ฺ ็-ํ
+_CP874_CLASS[[0xD0, 0xD2, 0xD3]] = FOLLOWING  # ะ า ำ
+_CP874_CLASS[0xE0:0xE5] = LEADING  # เ แ โ ใ ไ
+
+
+def _implausible_thai(data: bytes) -> int | None:
+    """Position of the first character that Thai spelling cannot hold where it stands, or None."""
+    kind = _CP874_CLASS[np.frombuffer(data, dtype=np.uint8)]
+    before = np.concatenate(([0], kind[:-1]))
+    after = np.concatenate((kind[1:], [0]))
+    bad = (kind == MARK) & ((before & (CONSONANT | MARK)) == 0)
+    bad |= (kind == FOLLOWING) & (before == 0)
+    bad |= (kind == LEADING) & (after != CONSONANT)
+    where = np.flatnonzero(bad)
+    return int(where[0]) if len(where) else None
+
+
+MAX_CSV_COLUMNS = 16_384  # Excel's limit: a wider record is not a table an officer keyed
+
+
 def _decode(path: Path, data: bytes, encoding: str | None) -> str:
-    """UTF-8 (with or without BOM) first, then the Thai Windows code page (a superset of TIS-620)."""
+    """UTF-8 (with or without BOM) first, then the Thai Windows code page (a superset of TIS-620),
+    kept only if it reads as plausible Thai: any byte decodes as Windows-874, so a Latin-1 or
+    Greek file would otherwise be read as garbled Thai without a word."""
     if encoding:
         try:
             return data.decode(encoding)
         except (LookupError, UnicodeDecodeError) as exc:
-            raise ReadError(f"{path.name}: cannot decode as {encoding}: {exc}") from exc
+            raise ReadError(f"{printable(path.name)}: cannot decode as {encoding}: {exc}") from exc
     if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict")
+        try:
+            return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict")
+        except UnicodeDecodeError as exc:
+            raise ReadError(f"{printable(path.name)}: starts as UTF-8 but is not: {exc}") from exc
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("cp874")
+        text = data.decode("cp874")
     except UnicodeDecodeError as exc:
-        raise ReadError(f"{path.name}: not UTF-8 and not Thai (TIS-620/Windows-874) text: {exc}") from exc
+        raise ReadError(
+            f"{printable(path.name)}: not UTF-8 and not Thai (TIS-620/Windows-874) text{_guess(data)}: {exc}"
+        ) from exc
+    if (at := _implausible_thai(data)) is not None:
+        line = text.count("\n", 0, at) + 1
+        raise ReadError(
+            f"{printable(path.name)}: not UTF-8, and read as Thai (Windows-874) it is garbled "
+            f"(line {line}: {printable(text[max(0, at - 12) : at + 12])!r}){_guess(data)}; save it as CSV UTF-8, "
+            "or name its encoding in fields.yaml (csv: {encoding: ...})"
+        )
+    return text
+
+
+def _guess(data: bytes) -> str:
+    """Which code page the bytes look like (charset-normalizer, already installed with requests)."""
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+    except Exception:  # a guess for a message only: never let it fail the read
+        return ""
+    if best is None or best.encoding in ("cp874", "tis_620", "ascii", "utf_8"):
+        return "; its code page could not be guessed (Latin-1/Windows-1252 is common)"
+    return f"; it looks like {best.encoding}" + (f" ({best.language})" if best.language != "Unknown" else "")
 
 
 def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: Progress) -> SheetGrid:
@@ -296,19 +432,52 @@ def _read_csv(path: Path, display_name: str, options: dict[str, str], progress: 
     if b"\x00" in data[:4096]:
         raise ReadError(f"{display_name}: binary content, not a CSV text file")
     text = _decode(path, data, options.get("encoding"))
-    delimiter = options.get("delimiter") or _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    dialect = _sniff_dialect(text, options.get("delimiter"))
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
-        progress.step(f"reading {display_name}")
-        cells, row_numbers = _grid_from_rows(reader, first_row_number=1, col_offset=0, progress=progress)
+        progress.step(f"reading {printable(display_name)}")
+        cells, row_numbers = _grid_from_rows(
+            _limited(reader, display_name), first_row_number=1, col_offset=0, progress=progress
+        )
     except csv.Error as exc:
         raise ReadError(f"{display_name}: malformed CSV: {exc}") from exc
     return SheetGrid(display_name, "", cells, row_numbers)
 
 
-def _sniff_delimiter(text: str) -> str:
+def _limited(reader: Iterator[list[str]], display_name: str) -> Iterator[list[str]]:
+    """Records as they come, refusing one wider than Excel's 16,384 columns before it is
+    turned into columns (a 1 MB row of 500,000 empty fields once took 56 s and 2.7 GB), and
+    a file whose rectangle exceeds the workbook cell limit (`safety.MAX_USED_CELLS`)."""
+    width = 0
+    for number, record in enumerate(reader, start=1):
+        if len(record) > width:
+            width = len(record)
+            if width > MAX_CSV_COLUMNS:
+                raise ReadError(
+                    f"{display_name}: record {number} has {width:,} fields, more than a spreadsheet holds "
+                    f"({MAX_CSV_COLUMNS:,}); check the delimiter and remove the empty columns"
+                )
+        if number * width > safety.MAX_USED_CELLS:
+            raise ReadError(
+                f"{display_name}: refused: {number:,} records x {width:,} fields is more than "
+                f"{safety.MAX_USED_CELLS:,} cells, the limit a workbook has too; split the file"
+            )
+        yield record
+
+
+def _sniff_dialect(text: str, delimiter: str | None) -> type[csv.Dialect]:
+    """The delimiter and whether a space follows it, as the sniffer sees them (not the
+    delimiter alone: `a, "b, c"` is two fields, not three). Quoting stays RFC 4180, as
+    Excel writes it (`"` doubled inside quotes): the sniffer's guesses there are weaker."""
     sample = "\n".join(text[:65536].splitlines()[:50])
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        sniffed = csv.Sniffer().sniff(sample, delimiters=delimiter or ",;\t|")
     except csv.Error:
-        return ","
+        sniffed = csv.excel
+
+    class Dialect(csv.excel):
+        pass
+
+    Dialect.delimiter = delimiter or sniffed.delimiter
+    Dialect.skipinitialspace = bool(sniffed.skipinitialspace)
+    return Dialect

@@ -21,14 +21,14 @@ from typing import Any
 import filelock
 import pandas as pd
 
-from pipeline import headers, normalize, pages, pdpa, publish, read, scaffold, validate
+from pipeline import cells, headers, normalize, pages, paths, pdpa, publish, read, scaffold, validate
 from pipeline.dataset import DatasetSpec, load_dataset
 from pipeline.errors import BuildLocked, ConfigError, PipelineError, ReadError
-from pipeline.issues import Issue
+from pipeline.issues import Issue, cap_warnings
 from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary, write_report
 
-FINGERPRINT_FILE = ".build-fingerprint"
+FINGERPRINT_FILE = read.OUTPUT_MARK  # raw discovery refuses folders holding one
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,9 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
     folder = raw_dir / spec.name
     if not folder.is_dir():
         raise ConfigError(f"raw data folder not found: {folder}")
-    for path in read.raw_files(folder):
+    files, skipped = read.discover(folder, spec.resource["name"])
+    issues.extend(skipped)
+    for path in files:
         display = path.relative_to(folder).as_posix()
         summary.files.append(display)
         try:
@@ -161,6 +163,8 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
             issues.extend(sheet_issues)
             if sheet is None:
                 continue
+            issues.extend(cells.unlabelled_cells(grid, sheet))
+            issues.extend(cells.hidden_characters(sheet))
             file_sheets += 1
             summary.sheets.append(f"{display} › {grid.sheet}" if grid.sheet else display)
             summary.personal_data_columns_dropped.extend(sheet.dropped_personal)
@@ -172,7 +176,7 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
                 Issue("error", "missing-header", "no sheet with a header row of known column names", file=display)
             )
     if not summary.files:
-        issues.append(Issue("error", "source-error", f"no .xlsx or .csv files in {folder}"))
+        issues.append(Issue("error", "source-error", f"no .xlsx, .csv or .tsv files in {folder}"))
     progress.step(f"{spec.name}: normalizing and validating")
     progress.advance(summary.rows_read)
     table, row_issues = normalize.normalize(mapped, spec)
@@ -180,6 +184,7 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
     table, duplicate_issues = validate.drop_duplicate_rows(table)
     summary.duplicates_dropped = len(duplicate_issues)
     issues.extend(duplicate_issues)
+    issues.extend(cells.check_values(table))
     issues.extend(validate.validate(table))
     issues.extend(validate.personal_data(table))
     issues.extend(_descriptor_personal_data(spec))
@@ -190,7 +195,7 @@ def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tup
         issues.append(
             Issue("error", "empty-table", "no data rows: refusing to publish an empty table over the published one")
         )
-    return table.values, issues, summary
+    return table.values, pdpa.mask_issues(cap_warnings(issues), spec.reference.directory), summary
 
 
 def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
@@ -226,7 +231,7 @@ def _unfilled_metadata(spec: DatasetSpec) -> list[Issue]:
 def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
     """Hash of the raw files, the dataset's schema files and the pipeline's own code."""
     digest = hashlib.sha256(spec.fingerprint().encode())
-    for path in read.raw_files(raw_dir / spec.name):
+    for path in read.all_files(raw_dir / spec.name):  # files not read too: their warnings must show
         digest.update(path.relative_to(raw_dir).as_posix().encode() + b"\0")
         digest.update(publish.sha256_file(path).encode())
     digest.update(_code_digest().encode())
@@ -256,6 +261,7 @@ def is_up_to_date(spec: DatasetSpec, config: Config, fingerprint: str) -> bool:
 
 def check(config: Config) -> list[DatasetResult]:
     """Validate every dataset without publishing anything; one failing does not stop the others."""
+    _check_folders(config)
     results = []
     for name in dataset_names(config):
         results.append(_skipped(config, name) or _guarded(name, lambda name=name: _check_one(config, name)))
@@ -288,6 +294,7 @@ def build(config: Config) -> list[DatasetResult]:
     `config.lock_timeout` seconds) and then gives up with a clear message, so two runs can
     never interleave their files.
     """
+    _check_folders(config)
     config.published_dir.mkdir(parents=True, exist_ok=True)
     # beside the published folder, not in it: the folder holds only what is published
     lock = filelock.FileLock(str(config.published_dir.parent / f".{config.published_dir.name}.lock"))
@@ -315,6 +322,10 @@ def _build_locked(config: Config) -> list[DatasetResult]:
     if any(r.status == "published" for r in results) or _catalog_stale(config.published_dir):
         pages.write_catalog(config.published_dir)
     return results
+
+
+def _check_folders(config: Config) -> None:
+    paths.check_separate({role: getattr(config, role) for role in paths.ROLES})
 
 
 def build_one(config: Config, name: str) -> DatasetResult:

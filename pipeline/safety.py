@@ -31,7 +31,7 @@ STREAM_BLOCK = 1 << 20
 # calamine holds the rectangle from the first to the last cell, about 32 bytes a cell:
 # 32 Mi cells is 1 GiB (1,048,576 rows x 32 columns); a 1,000,000-row contest sheet is 11 Mi
 MAX_USED_CELLS = 32 << 20
-DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)  # Excel never writes one, in any part
 FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
 CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(/>|>(.*?)</(?:\w+:)?c>)", re.DOTALL)
 CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]+</(?:\w+:)?v>|<(?:\w+:)?is>")  # <v/> and <v></v> hold nothing
@@ -47,6 +47,9 @@ class SheetLayout:
     first_col: int | None = None  # from <dimension ref="C3:F8">: the first used column
     width: int | None = None  # and how many columns it spans
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    # a number fastexcel would write differently from python-calamine: more than 8 decimals
+    # (it rounds to 9), an exponent (1.5E-10 -> "0"), or 16 digits and more (beyond a float)
+    exact_numbers: bool = False
 
 
 class SheetScan:
@@ -57,12 +60,15 @@ class SheetScan:
     took longer than decompressing: every tag starts with "<".)"""
 
     REF_START = int(np.frombuffer(b' r="', dtype=np.uint32)[0])
+    EXPONENT = (int(np.frombuffer(b"E-", dtype=np.uint16)[0]), int(np.frombuffer(b"e-", dtype=np.uint16)[0]))
+    VALUE_START = int(np.frombuffer(b"v>", dtype=np.uint16)[0])
     FORMULA_START = (int(np.frombuffer(b"<f", dtype=np.uint16)[0]), int(np.frombuffer(b":f", dtype=np.uint16)[0]))
 
     def __init__(self) -> None:
         self.rows = [1 << 62, -1]
         self.cols = [1 << 62, -1]
         self.formulas = False
+        self.long_numbers = False  # see SheetLayout.exact_numbers
         self._pending = b""  # the tag cut by a block's end, scanned with the next block
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
         self._failure: BaseException | None = None
@@ -98,6 +104,8 @@ class SheetScan:
         a = np.frombuffer(xml + b"\0" * 16, dtype=np.uint8)
         if not self.formulas:
             self.formulas = self._has_formula(a, n)
+        if not self.long_numbers:
+            self.long_numbers = self._has_long_number(a, n)
         starts = []
         for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
             words = (n - 3 - offset) // 4
@@ -124,6 +132,38 @@ class SheetScan:
             at = at + more
         self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
         self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
+
+    def _has_long_number(self, a: np.ndarray, n: int) -> bool:
+        """A digit, then "." and 9 digits; a value ending in an exponent (1.5E-10); or "v>"
+        then 16 digits. A false alarm only sends the sheet to python-calamine (slower, same cells)."""
+        digit = (a >= 0x30) & (a <= 0x39)
+        dots = np.flatnonzero(a[1 : max(n - 9, 1)] == 0x2E) + 1
+        if len(dots):
+            long = digit[dots - 1].copy()
+            for k in range(1, 10):
+                long &= digit[dots + k]
+            if long.any():
+                return True
+        for offset in (0, 1):
+            words = a[offset : offset + 2 * ((n - offset) // 2)].view(np.uint16)
+            at = np.flatnonzero((words == self.EXPONENT[0]) | (words == self.EXPONENT[1])) * 2 + offset
+            at = at[at > 0]
+            at = at[digit[at - 1] & digit[at + 2]]  # 1.5E-10 (not "e-mail", not a GUID "3E-4A2B")
+            for width in (1, 2, 3):  # the exponent's digits end the value: "</v>" follows
+                end = at + 2 + width
+                if ((a[end] == 0x3C) | (end >= n)).any():  # at the chunk's end: the "<" is in the next one
+                    return True
+                at = at[digit[end]]
+            values = np.flatnonzero(words == self.VALUE_START) * 2 + offset + 2
+            values = values[values + 16 < len(a)]
+            if len(values):
+                values = values + (a[values] == 0x2D)  # a minus sign
+                run = np.ones(len(values), dtype=bool)
+                for k in range(16):
+                    run &= digit[values + k]
+                if run.any():
+                    return True
+        return False
 
     def _has_formula(self, a: np.ndarray, n: int) -> bool:
         """`<f` or `<x:f` followed by ">", " " or "/": a formula element (checked exactly later)."""
@@ -199,12 +239,13 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     if ratio > MAX_RATIO:
         raise ReadError(f"{display_name}: refused: {member.filename} is compressed {ratio:,.0f}:1, a zip bomb")
     layout = SheetLayout()
-    if not member.filename.endswith((".xml", ".rels")):
-        return layout
+    # every part is streamed, whatever its name: calamine finds shared strings, styles and
+    # sheets through relationships, so any member may be parsed as XML
     is_sheet = member.filename.startswith("xl/worksheets/")
     actual = 0
     head = b""
     carry = b""
+    declared_dtd = False
     scan = SheetScan() if is_sheet else None
     try:
         with archive.open(member) as stream:
@@ -215,18 +256,21 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
                     raise ReadError(f"{display_name}: refused: {member.filename} expands beyond its declared size")
                 if len(head) < 4096:
                     head += block[: 4096 - len(head)]
+                edge = carry[-16:] + block[:16]
+                if not declared_dtd and (b"<!" in block or b"<!" in edge):
+                    declared_dtd = DOCTYPE.search(carry[-16:] + block) is not None
                 if scan is not None:
                     if b"mergeCell " in block or b"mergeCell " in carry + block[:64]:
                         for m in MERGE.finditer(carry + block):
                             layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
-                    carry = block[-64:]
                     scan.feed(block)
+                carry = block[-64:]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     finally:
         if scan is not None:
             scan.close()
-    if DOCTYPE.search(head):
+    if declared_dtd:
         raise ReadError(f"{display_name}: refused: {member.filename} declares a DTD/entities (XML entity expansion)")
     if scan is not None and scan.cells > MAX_USED_CELLS:
         raise ReadError(
@@ -234,6 +278,8 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
             f"{scan.cols[1] - scan.cols[0] + 1:,} columns ({scan.cells:,} cells, limit {MAX_USED_CELLS:,}); "
             "delete the stray cells far from the table and save it again"
         )
+    if scan is not None:
+        layout.exact_numbers = scan.long_numbers
     if scan is not None and scan.formulas:
         _check_formulas(archive, member, display_name, label)
     if is_sheet and (m := DIMENSION.search(head)):

@@ -309,12 +309,11 @@ def _finding_issues(
 
 
 def personal_data(table: NormalizedTable) -> list[Issue]:
-    """The PDPA guard on every free-text value about to be published; the value itself is
-    never repeated in the issue (it is the thing that must not leak)."""
+    """The PDPA guard on every value about to be published, in every field (a phone keyed
+    into `province` is as personal as one in a title); the value itself is never repeated
+    in the issue (it is the thing that must not leak)."""
     issues = []
     for f in table.spec.fields:
-        if not f.free_text:
-            continue
         for finding in pdpa.scan_column(
             table.values[f.name], f.name, table.spec.reference.directory, set(f.may_contain)
         ):

@@ -21,6 +21,8 @@ stop() { # name pidfile
   rm -f "$2"
 }
 stop ckan "$BASE/run/ckan.pid"
+stop "jobs worker" "$BASE/run/worker.pid"
+stop "ckan without xloader" "$BASE/run/ckan-plain.pid"
 stop redis "$BASE/run/redis.pid"
 PGDATA="$(readlink -f "$BASE/pg" 2>/dev/null)/data"
 if [ -f "$PGDATA/postmaster.pid" ]; then

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # portal/up.sh [BASE] — bring up the project's local CKAN portal under BASE (default ./.ckan):
 # a private PostgreSQL cluster, Redis and CKAN 2.12 (gunicorn) with DataStore, ckanext-scheming
-# (GD Catalog dataset schema), ckanext-dcat and the project's own extension (search without
-# Solr, Thai tags). Idempotent: installs what is missing, initialises what is missing, starts
+# (the GD Catalog dataset schema of ckanext-thai_gdc 2.1.0 and its licence list), ckanext-dcat,
+# ckanext-xloader with a `ckan jobs worker` (as on data.go.th) and the project's own extension
+# (search without Solr, Thai tags, the GD Catalog validators CKAN 2.12 lacks). Idempotent: installs what is missing, initialises what is missing, starts
 # what is stopped, and waits until status_show answers. Loopback (127.0.0.1) only.
 #
 # Environment (defaults):
 #   CKAN_PORT 5000   CKAN_PG_PORT 55432   CKAN_REDIS_PORT 56379   CKAN_WORKERS 2
+#   CKAN_PLAIN_PORT CKAN_PORT+50: the same portal (same databases and files) without xloader
 #   CKAN_WAIT_S 180  CKAN_PYTHON python3
 # Writes BASE/apitoken (sysadmin API token, mode 600; never printed) and BASE/env.sh.
 set -euo pipefail
@@ -19,6 +21,7 @@ BASE="$(cd "$BASE" && pwd)"
 CKAN_VERSION=2.12.0 # pinned: the extension replaces private parts of ckan.lib.search
 SCHEMING_VERSION=3.1.0
 DCAT_VERSION=2.4.4
+XLOADER_VERSION=2.6.0 # ckanext-xloader, as data.go.th loads its DataStore
 PORT="${CKAN_PORT:-5000}"
 PG_PORT="${CKAN_PG_PORT:-55432}"
 REDIS_PORT="${CKAN_REDIS_PORT:-56379}"
@@ -31,12 +34,21 @@ VENV="$BASE/venv"
 RUN="$BASE/run"
 LOG="$BASE/log"
 INI="$BASE/ckan.ini"
-PLUGINS="opendata_local datastore datatables_view activity scheming_datasets dcat"
+PLUGINS="opendata_local datastore xloader datatables_view activity scheming_datasets dcat"
 mkdir -p "$RUN" "$LOG" "$BASE/storage"
 START=$(date +%s)
 say() { echo "[ckan-up $(($(date +%s) - START))s] $*"; }
 trap 'echo "ckan-up: failed at line $LINENO: $BASH_COMMAND (logs in $LOG/)" >&2' ERR
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# stop what a pidfile names and wait until it is gone (a restart must not find it still alive)
+stop_pid() {
+  alive "$1" || return 0
+  local pid; pid="$(cat "$1")"
+  kill "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  rm -f "$1"
+}
 
 # ------------------------------------------------------------------ Debian packages
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -118,12 +130,20 @@ if [ ! -x "$VENV/bin/ckan" ] || ! "$VENV/bin/python" -c "import ckan, ckanext.sc
   "$VENV/bin/pip" install -q "ckan[requirements]==$CKAN_VERSION" gunicorn \
     "ckanext-scheming==$SCHEMING_VERSION" "ckanext-dcat==$DCAT_VERSION" >>"$LOG/pip.log" 2>&1
 fi
+# ---- xloader (portal owner's block): installed on its own so an existing venv gains it
+if ! "$VENV/bin/python" -c "import ckanext.xloader" 2>/dev/null; then
+  say "install ckanext-xloader $XLOADER_VERSION"
+  "$VENV/bin/pip" install -q "ckanext-xloader==$XLOADER_VERSION" >>"$LOG/pip.log" 2>&1
+fi
+# ---- end xloader
 if [ ! -f "$EXT_STAMP" ]; then
   say "install the project's extension"
   rm -rf "$BASE/src" && mkdir -p "$BASE/src" && cp -r "$EXT_SRC" "$BASE/src/"
   "$VENV/bin/pip" install -q --force-reinstall --no-deps "$BASE/src/ckanext-opendata-local" >>"$LOG/pip.log" 2>&1
   rm -f "$BASE"/.extension-* && touch "$EXT_STAMP"
-  alive "$RUN/ckan.pid" && kill "$(cat "$RUN/ckan.pid")" && sleep 1 # restart with the new code
+  stop_pid "$RUN/ckan.pid" # restart with the new code
+  stop_pid "$RUN/worker.pid"
+  stop_pid "$RUN/ckan-plain.pid"
 fi
 CKAN=("$VENV/bin/ckan" -c "$INI")
 
@@ -144,7 +164,10 @@ CKAN=("$VENV/bin/ckan" -c "$INI")
   "ckan.views.default_views=datatables_view" \
   "ckan.plugins=$PLUGINS" \
   "scheming.dataset_schemas=ckanext_opendata_local:gdcatalog_dataset.yaml" \
-  "scheming.presets=ckanext.scheming:presets.json" \
+  "scheming.presets=ckanext_opendata_local:gdcatalog_presets.yaml" \
+  "licenses_group_url=file://$BASE/src/ckanext-opendata-local/ckanext_opendata_local/gdcatalog_licenses.json" \
+  "ckanext.xloader.jobs_db.uri=postgresql://ckan_default:ckan_default@127.0.0.1:$PG_PORT/ckan_default" \
+  "ckanext.xloader.site_url=$URL" \
   "solr_url=http://127.0.0.1:1/solr/ckan" >/dev/null
 
 # DCAT-AP: the project's profile, ckanext-dcat's DCAT-AP 3 completed (licence, language, frequency,
@@ -172,6 +195,25 @@ if [ ! -f "$BASE/.admin" ]; then
   "${CKAN[@]}" sysadmin add "$ADMIN" >>"$LOG/db-init.log" 2>&1
   touch "$BASE/.admin"
 fi
+
+# ---- xloader (portal owner's block): its jobs call the API with a token of their own, read from
+# ckan.ini by the web app and the worker, so it is made (once) before either starts
+if [ ! -s "$BASE/xloader_token" ]; then
+  say "create the API token xloader uses"
+  (umask 077 && "${CKAN[@]}" user token add "$ADMIN" "xloader-$(date +%s)" 2>>"$LOG/db-init.log" |
+    tail -n 1 | tr -d ' \t\r\n' >"$BASE/xloader_token")
+  stop_pid "$RUN/ckan.pid"
+  stop_pid "$RUN/worker.pid"
+  stop_pid "$RUN/ckan-plain.pid"
+fi
+chmod 600 "$INI"
+"$VENV/bin/ckan" config-tool "$INI" "ckanext.xloader.api_token=$(cat "$BASE/xloader_token")" >/dev/null
+if ! alive "$RUN/worker.pid"; then
+  say "start the background job worker (xloader)"
+  CKAN_INI="$INI" nohup "$VENV/bin/ckan" -c "$INI" jobs worker </dev/null >"$LOG/worker.log" 2>&1 &
+  echo $! >"$RUN/worker.pid"
+fi
+# ---- end xloader
 
 # ------------------------------------------------------------------ gunicorn
 if ! alive "$RUN/ckan.pid"; then
@@ -201,6 +243,32 @@ if [ -z "$healthy" ]; then
   exit 1
 fi
 
+# ---- xloader (portal owner's block): the same portal without xloader, for the push's tests of a
+# portal that does not run it (one gunicorn worker on its own ini: same databases, files, plugins
+# but xloader; it queues no job)
+PLAIN_PORT="${CKAN_PLAIN_PORT:-$((PORT + 50))}"
+PLAIN_URL="http://127.0.0.1:$PLAIN_PORT"
+cp "$INI" "$BASE/ckan-plain.ini.new"
+"$VENV/bin/ckan" config-tool "$BASE/ckan-plain.ini.new" "ckan.plugins=${PLUGINS/ xloader/}" "ckan.site_url=$PLAIN_URL" >/dev/null
+if ! cmp -s "$BASE/ckan-plain.ini.new" "$BASE/ckan-plain.ini"; then
+  mv "$BASE/ckan-plain.ini.new" "$BASE/ckan-plain.ini" && stop_pid "$RUN/ckan-plain.pid"
+else
+  rm -f "$BASE/ckan-plain.ini.new"
+fi
+if ! alive "$RUN/ckan-plain.pid"; then
+  say "start the same CKAN without xloader on $PLAIN_URL"
+  sed "s#$INI#$BASE/ckan-plain.ini#g" "$BASE/wsgi.py" >"$BASE/wsgi_plain.py"
+  CKAN_INI="$BASE/ckan-plain.ini" nohup "$VENV/bin/gunicorn" --chdir "$BASE" --bind "127.0.0.1:$PLAIN_PORT" \
+    --workers 1 --timeout 300 --pid "$RUN/ckan-plain.pid" wsgi_plain:application </dev/null >"$LOG/ckan-plain.log" 2>&1 &
+  echo $! >"$RUN/ckan-plain.pid"
+fi
+for _ in $(seq $((WAIT_S * 5))); do
+  curl -sf -o /dev/null "$PLAIN_URL/api/3/action/status_show" && break
+  alive "$RUN/ckan-plain.pid" || { tail -n 30 "$LOG/ckan-plain.log" >&2; exit 1; }
+  sleep 0.2
+done
+# ---- end xloader
+
 # ------------------------------------------------------------------ API token
 token_works() {
   [ -s "$BASE/apitoken" ] && curl -sf -o /dev/null -H "Authorization: $(cat "$BASE/apitoken")" \
@@ -214,6 +282,7 @@ if ! token_works; then
 fi
 cat >"$BASE/env.sh" <<EOF
 export CKAN_URL=$URL
+export CKAN_PLAIN_URL=$PLAIN_URL
 export CKAN_API_TOKEN_FILE=$BASE/apitoken
 EOF
 say "ready: $URL (token in $BASE/apitoken)"

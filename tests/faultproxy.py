@@ -1,13 +1,16 @@
 """A fault-injecting HTTP proxy on 127.0.0.1 between the pipeline and the real CKAN portal.
 
 Rules say which CKAN action fails how many times and how: an HTTP status (500, 502, 503,
-409), a connection reset, or a delay (to trip the client's timeout). Every request is
-recorded so tests can see what the pipeline sent.
+409), a connection reset, a delay (to trip the client's timeout), an error whose body echoes
+the request's headers (as some misconfigured proxies do), or a redirect elsewhere. Every
+request is recorded so tests can see what the pipeline sent. `Collector` is a server that
+only records what reaches it: the "elsewhere" a token must never be sent to.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import struct
 import threading
@@ -20,9 +23,12 @@ from urllib.parse import urlsplit
 @dataclass
 class Fault:
     action: str
-    kind: str  # "500", "502", "503", "409", "reset" or "delay"
+    kind: str  # "500", "502", "503", "409", "reset", "delay", "echo" or "redirect"
     times: int = 1
     delay: float = 0.0
+    status: int = 500  # for "echo": the status answered (its body quotes every request header)
+    body: str = "text"  # for "echo": "text", or "json" (a CKAN error document quoting the headers)
+    location: str = ""  # for "redirect": where to (a 307 keeps the method and body)
 
 
 @dataclass
@@ -58,13 +64,25 @@ class Proxy:
                     return
                 if fault and fault.kind == "delay":
                     time.sleep(fault.delay)
-                if fault and fault.kind.isdigit():
-                    payload = f"injected {fault.kind}".encode()
-                    self.send_response(int(fault.kind))
-                    self.send_header("Content-Type", "text/plain")
-                    self.send_header("Content-Length", str(len(payload)))
+                if fault and fault.kind == "echo":
+                    quoted = "\n".join(f"{k}: {v}" for k, v in self.headers.items())
+                    if fault.body == "json":
+                        error = {"__type": "Validation Error", "request": [quoted]}
+                        text = json.dumps({"success": False, "error": error})
+                    else:
+                        text = f"Bad request. Your request was:\n{quoted}"
+                    self._answer(
+                        fault.status, text.encode(), "application/json" if fault.body == "json" else "text/plain"
+                    )
+                    return
+                if fault and fault.kind == "redirect":
+                    self.send_response(307)
+                    self.send_header("Location", fault.location + self.path)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
-                    self.wfile.write(payload)
+                    return
+                if fault and fault.kind.isdigit():
+                    self._answer(int(fault.kind), f"injected {fault.kind}".encode(), "text/plain")
                     return
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -79,6 +97,13 @@ class Proxy:
                 self.end_headers()
                 self.wfile.write(data)
                 conn.close()
+
+            def _answer(self, status: int, payload: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             do_GET = do_POST = _forward
 
@@ -97,6 +122,45 @@ class Proxy:
                     fault.times -= 1
                     return fault
         return None
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Collector:
+    """A server on 127.0.0.1 that records every request's headers and answers `payload`."""
+
+    payload: bytes = b""
+    requests: list[dict[str, str]] = field(default_factory=list)
+
+    def start(self) -> str:
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                collector.requests.append(
+                    {**dict(self.headers.items()), "_path": self.path, "_body": body.decode("utf-8", "replace")}
+                )
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(collector.payload)))
+                self.end_headers()
+                self.wfile.write(collector.payload)
+
+            do_GET = do_POST = _record
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self) -> None:
         self.server.shutdown()

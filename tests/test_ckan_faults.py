@@ -20,7 +20,7 @@ from pipeline import ckan
 from pipeline.errors import ConfigError, PortalError
 
 from .conftest import REPO, entry
-from .faultproxy import Fault, Proxy
+from .faultproxy import Collector, Fault, Proxy
 from .test_ckan_portal import CKAN_URL, Site, portal_token
 
 pytestmark = pytest.mark.ckan
@@ -68,11 +68,11 @@ def run_cli(
 def assert_portal_equals_published(site: Site) -> None:
     """One dataset, each resource once with the published file's hash, DataStore rows = CSV rows."""
     pkg = site.package()
-    names = [r["name"] for r in pkg["resources"]]
+    names = [Path(r["url"]).name for r in pkg["resources"]]
     assert sorted(names) == sorted(set(names)), f"duplicate resources: {names}"
     package = json.loads((site.published / site.name / "datapackage.json").read_text(encoding="utf-8"))
     hashes = {Path(r["path"]).name: r["hash"] for r in package["resources"]}
-    assert {r["name"]: r["hash"] for r in pkg["resources"]} == hashes
+    assert {Path(r["url"]).name: r["hash"] for r in pkg["resources"]} == hashes
     rows = site.rows_on_portal()
     csv_ids = [
         line.split(",")[0].strip('"')
@@ -141,6 +141,7 @@ def test_killed_mid_push_then_rerun_ends_exactly_in_the_published_state(site: Si
     proxy.faults.append(Fault("datastore_upsert", "delay", times=1, delay=5))
     proxy.hit["datastore_upsert"] = threading.Event()
     env = {**os.environ, "CKAN_API_TOKEN": portal_token(), "CKAN_URL": proxy.url}  # type: ignore[attr-defined]
+    env["CKAN_XLOADER_COPY"] = "0"  # this kill is in the DataStore API load (test_xloader kills a COPY load)
     child = subprocess.Popen(
         [
             sys.executable,
@@ -236,3 +237,95 @@ def test_token_never_appears_in_output_reports_or_published_files(site: Site, tm
     texts.append(pkg)
     assert all(token not in t for t in texts)
     assert all(token[:16] not in t for t in texts)
+
+
+# ---------------------------------------------------------------------------- the token (issue 13)
+
+
+@pytest.mark.parametrize(
+    ("fault", "command"),
+    [
+        (Fault("status_show", "echo", status=400), ["push"]),  # a text error page quoting the request
+        (Fault("status_show", "echo", status=502, times=1000), ["push", "--json"]),  # retried, then given up
+        (Fault("organization_show", "echo", status=403), ["push"]),
+        (Fault("package_create", "echo", status=409, body="json"), ["push", "--json"]),  # a CKAN error document
+    ],
+    ids=["400-text", "502-retried", "403-text", "409-json"],
+)
+def test_token_is_scrubbed_from_messages_that_echo_it(
+    site: Site, proxy: Proxy, fault: Fault, command: list[str]
+) -> None:
+    site.build()
+    token = portal_token()
+    proxy.faults.append(fault)
+    done = run_cli(site, command, {**os.environ, "CKAN_API_TOKEN": token}, url=proxy.url)  # type: ignore[attr-defined]
+    text = done.stdout + done.stderr
+    assert done.returncode == 3, text
+    assert fault.action in proxy.seen, "the echoing answer was sent"
+    assert token not in text and token[:16] not in text and token[-16:] not in text
+    assert "[token]" in text or fault.status == 403, "the quoted request is still shown, without the token"
+    assert "Traceback" not in text
+
+
+def test_download_sends_the_token_only_to_the_portals_own_address(site: Site) -> None:
+    """A resource whose URL names another host: its file is fetched without the token."""
+    site.build()
+    site.push()
+    token = portal_token()
+    resource = next(r for r in site.package()["resources"] if r["name"] == "entries.csv")
+    elsewhere = Collector(payload=(site.published / site.name / "entries.csv").read_bytes())
+    url = elsewhere.start()
+    try:
+        site.admin.call("resource_patch", id=resource["id"], url=f"{url}/entries.csv", url_type="")
+        site.rows[0] = entry("E-001", title="แก้ไขหลังย้ายไฟล์")
+        site.build()
+        site.push()
+        assert elsewhere.requests, "the push fetched the previous file from where the resource points"
+        for request in elsewhere.requests:
+            assert all(token not in v and token[:16] not in v for v in request.values()), request.keys()
+            assert "Authorization" not in request and "X-CKAN-API-Key" not in request
+    finally:
+        elsewhere.stop()
+    assert_portal_equals_published(site)
+
+
+def test_portal_redirecting_an_action_elsewhere_is_a_clear_error_and_the_token_stays(site: Site, proxy: Proxy) -> None:
+    site.build()
+    elsewhere = Collector()
+    url = elsewhere.start()
+    proxy.faults.append(Fault("package_show", "redirect", location=url))
+    try:
+        with pytest.raises(PortalError, match="redirect") as err:
+            site.push(through(proxy))
+        assert url in str(err.value)
+        assert all(portal_token()[:16] not in str(r) for r in elsewhere.requests)
+    finally:
+        elsewhere.stop()
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.10:5000", "http://portal.example.go.th", "http://127.0.0.1.example"])
+def test_plain_http_to_another_machine_is_refused_before_anything_is_sent(site: Site, url: str) -> None:
+    site.build()
+    env = {k: v for k, v in os.environ.items() if k != "CKAN_ALLOW_HTTP"}
+    env["CKAN_API_TOKEN"] = portal_token()
+    start = time.monotonic()
+    done = run_cli(site, ["push"], env, url=url)
+    assert done.returncode == 2, done.stderr
+    assert "clear text" in done.stderr and "--allow-http" in done.stderr and "nothing was sent" in done.stderr
+    assert time.monotonic() - start < 20, "refused at once, not after trying to connect"
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "code"),
+    [(["plan"], "1", 3), (["plan", "--allow-http"], "", 3), (["plan"], "no", 2), (["plan"], "0", 2)],
+)
+def test_plain_http_to_another_address_only_when_said_explicitly(
+    site: Site, command: list[str], setting: str, code: int
+) -> None:
+    """0.0.0.0 is not a loopback name (refused by default) but reaches this machine, where nothing
+    listens: allowed, the push gets as far as finding no portal (exit 3); refused, exit 2 at once."""
+    site.build()
+    env = {**os.environ, "CKAN_API_TOKEN": portal_token(), "CKAN_ALLOW_HTTP": setting}
+    done = run_cli(site, command, env, url="http://0.0.0.0:9")
+    assert done.returncode == code, done.stderr
+    assert ("not reachable" if code == 3 else "clear text") in done.stderr

@@ -14,7 +14,7 @@ state from a published folder), `change` (what is reported), `package` (organiza
 dataset metadata), `resources` (files), `datastore` (table rows), `entry` (sync, push).
 """
 
-from pipeline.ckan.change import Change
+from pipeline.ckan.change import Change, pending
 from pipeline.ckan.connection import (
     DEFAULT_TOKEN_FILE,
     DEFAULT_URL,
@@ -32,8 +32,10 @@ from pipeline.ckan.datastore import (
     SEARCH_PAGE,
     UPSERT_BATCH,
     RowPlan,
+    canonical_rows,
     datastore_fields,
     diff_rows,
+    primary_key,
     published_rows,
     row_hashes,
 )
@@ -66,12 +68,15 @@ __all__ = [
     "Portal",
     "RowPlan",
     "TransientPortalError",
+    "canonical_rows",
     "datastore_fields",
     "desired_state",
     "diff_rows",
     "fit_to_portal_schema",
     "guard",
+    "primary_key",
     "published_datasets",
+    "pending",
     "published_rows",
     "push",
     "read_token",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+NOTE_KINDS = {"licence", "portal rules"}  # what the plan tells, not changes it would make
+
 
 @dataclass
 class Change:
@@ -20,3 +22,8 @@ class Change:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "action": self.action, "detail": self.detail, **self.counts}
+
+
+def pending(changes: list[Change]) -> int:
+    """How many changes a plan would make or a push made: one count for both, so they agree."""
+    return sum(1 for c in changes if c.action != "unchanged" and c.kind not in NOTE_KINDS)

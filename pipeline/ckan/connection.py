@@ -3,9 +3,12 @@ retries only what is safe to repeat and never shows the token."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
 
 import ckanapi
 import requests
@@ -43,8 +46,45 @@ def read_token(environ: dict[str, str] | None = None, default_file: Path = DEFAU
     return token
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port of a URL (default ports filled in): where a token may be sent."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme, 0)
+
+
+def is_loopback(host: str) -> bool:
+    """A host that names this machine: the token sent there in clear never crosses a network."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_http: bool = False) -> None:
+    """Refuse a portal URL the token must not be sent to: not http(s), or plain http off this machine."""
+    scheme, host, _ = origin(url)
+    if scheme not in ("http", "https") or not host:
+        raise ConfigError(f"the CKAN URL {url!r} is not an http:// or https:// address")
+    if scheme == "http" and not is_loopback(host) and not allow_http:
+        raise ConfigError(
+            f"refusing to send the API token in clear text to {url} (plain http:// to a host that is not this "
+            "machine); use https://, or, on a network you trust, pass --allow-http (or set CKAN_ALLOW_HTTP=1); "
+            "nothing was sent"
+        )
+
+
 class Portal:
-    """A CKAN action API client that counts its writes and retries only what is safe to repeat."""
+    """A CKAN action API client that counts its writes and retries only what is safe to repeat.
+
+    The token goes only to the scheme, host and port of `url`: redirects are not followed
+    with it, and every message the portal sends back is scrubbed of it."""
 
     def __init__(
         self,
@@ -54,7 +94,9 @@ class Portal:
         timeout: float = 120,
         retry_seconds: float = 60,
         session: requests.Session | None = None,
+        allow_http: bool = False,
     ) -> None:
+        check_url(url, allow_http=allow_http)
         self.url = url.rstrip("/")
         self._token = token
         self._session = session or requests.Session()
@@ -69,6 +111,16 @@ class Portal:
     def __repr__(self) -> str:  # never show the token
         return f"Portal({self.url!r})"
 
+    def scrub(self, text: str) -> str:
+        """The text with the token (as is, or URL-encoded) replaced: for every message that may echo it."""
+        for form in {self._token, quote(self._token, safe="")}:
+            if form:
+                text = text.replace(form, "[token]")
+        return text
+
+    def same_origin(self, url: str) -> bool:
+        return origin(url) == origin(self.url)
+
     @staticmethod
     def is_write(action: str) -> bool:
         return any(verb in action for verb in WRITE_VERBS)
@@ -76,6 +128,17 @@ class Portal:
     def call(self, action: str, files: dict[str, Any] | None = None, **data: Any) -> Any:
         """Call one action; transient failures are retried with jittered exponential backoff
         when the action is safe to repeat, and reported clearly when it is not."""
+        try:
+            return self._call(action, files, data)
+        except PortalError as exc:
+            raise PortalError(self.scrub(str(exc))) from None
+        except ckanapi.CKANAPIError as exc:  # NotFound, ValidationError, ...: handled by callers, scrubbed here
+            exc.args = tuple(_scrubbed(a, self.scrub) for a in exc.args)
+            if isinstance(getattr(exc, "error_dict", None), dict):
+                exc.error_dict = _scrubbed(exc.error_dict, self.scrub)  # type: ignore[attr-defined]
+            raise
+
+    def _call(self, action: str, files: dict[str, Any] | None, data: dict[str, Any]) -> Any:
         write = self.is_write(action)
         repeatable = not write or (action in REPEATABLE_WRITES and not files)
         attempts = Retrying(
@@ -98,32 +161,49 @@ class Portal:
         return result
 
     def _send(self, action: str, data: dict[str, Any], files: dict[str, Any] | None) -> Any:
+        # ckanapi posts without following redirects; _refuse_redirect says why the action failed
+        kwargs = {"timeout": self.timeout, "hooks": {"response": self._refuse_redirect}}
         try:
-            return self._ckan.call_action(action, data, files=files, requests_kwargs={"timeout": self.timeout})
+            return self._ckan.call_action(action, data, files=files, requests_kwargs=kwargs)
         except ckanapi.NotAuthorized as exc:
             raise PortalError(
                 f"the portal refused {action}: not authorized — check the API token "
-                f"(CKAN_API_TOKEN / CKAN_API_TOKEN_FILE) and its rights on the organization ({_short(exc)})"
+                f"(CKAN_API_TOKEN / CKAN_API_TOKEN_FILE) and its rights on the organization ({self._short(exc)})"
             ) from None
         except (ckanapi.NotFound, ckanapi.ValidationError, ckanapi.SearchError):
             raise
         except ckanapi.CKANAPIError as exc:
-            text = str(exc)
+            text = self._short(exc)
             if any(code in text for code in ("500", "502", "503", "504", "409")):
-                raise TransientPortalError(_short(exc)) from None
-            raise PortalError(f"{action} failed at {self.url}: {_short(exc)}") from None
+                raise TransientPortalError(text) from None
+            raise PortalError(f"{action} failed at {self.url}: {text}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientPortalError(f"{type(exc).__name__}: cannot reach the portal") from None
 
-    def download(self, url: str) -> bytes | None:
-        """A resource file from the portal (with the token, for private datasets); None if it fails."""
-        if not url:
+    def _refuse_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.is_redirect:
+            target = urljoin(response.url, response.headers.get("location", ""))
+            raise PortalError(
+                f"the portal at {self.url} answered with a redirect to {self.scrub(target)}; the API token is sent "
+                "only to CKAN_URL, so it was not followed: set CKAN_URL to the portal's own address"
+            )
+
+    def _short(self, exc: BaseException) -> str:
+        return _short(self.scrub(str(exc)))  # scrub first: cutting could leave part of the token
+
+    def download(self, url: str, hops: int = 3) -> bytes | None:
+        """A resource file from the portal; None if it fails. The token goes with it (for private
+        datasets) only when the file is on the portal's own scheme, host and port."""
+        if not url or origin(url)[0] not in ("http", "https"):
             return None
+        headers = {"Authorization": self._token} if self.same_origin(url) else {}
         try:
-            response = self._session.get(url, headers={"Authorization": self._token}, timeout=self.timeout)
+            response = self._session.get(url, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException:
             return None
-        return response.content if response.ok else None
+        if response.is_redirect and hops > 0:  # each hop decides again whether the token may go
+            return self.download(urljoin(url, response.headers.get("location", "")), hops - 1)
+        return response.content if response.ok and not response.is_redirect else None
 
     def show(self, action: str, **data: Any) -> dict[str, Any] | None:
         """A *_show call that answers None for "not found"."""
@@ -143,7 +223,17 @@ class Portal:
             self.retry_seconds = budget
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, scrub) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrubbed(v, scrub) for v in value)
+    return value
+
+
+def _short(exc: object, limit: int = 300) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[:limit] + "…"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pipeline.dataset import load_dataset
@@ -18,7 +18,7 @@ CORE_PACKAGE_KEYS = {"name", "title", "notes", "owner_org", "license_id", "tags"
 
 @dataclass
 class FileResource:
-    name: str  # stable resource name on the portal: the published file's name
+    name: str  # resource name on the portal: the resource's Thai title (else the file's name)
     path: Path
     format: str
     description: str
@@ -36,6 +36,7 @@ class Desired:
     schema: dict[str, Any]
     reference_dir: Path
     may_contain: dict[str, list[str]] = field(default_factory=dict)  # metadata keys allowed to hold personal data
+    licenses: list[dict[str, Any]] = field(default_factory=list)  # the descriptor's, for `licence`
 
 
 def desired_state(published: Path, schemas_dir: Path) -> Desired:
@@ -44,6 +45,17 @@ def desired_state(published: Path, schemas_dir: Path) -> Desired:
         package = json.loads((published / "datapackage.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{published}: no readable datapackage.json ({exc}); run `make` first") from exc
+    if package.get("name") != published.name:
+        raise ConfigError(
+            f"{published}: datapackage.json names the dataset {package.get('name')!r}, not its folder's name; "
+            "nothing was changed"
+        )
+    problems = [p for res in package.get("resources", []) if (p := _outside(published, res.get("path")))]
+    if problems:
+        raise ConfigError(
+            f"{published.name}: resource paths in datapackage.json must name files inside the dataset's folder; "
+            "nothing was changed:\n  " + "\n  ".join(problems)
+        )
     spec = load_dataset(schemas_dir, package["name"])
     portal = spec.descriptor.get("x_portal", {})
     if "organization" not in portal:
@@ -70,15 +82,40 @@ def desired_state(published: Path, schemas_dir: Path) -> Desired:
             schema = res["schema"]
         resources.append(
             FileResource(
-                name=Path(res["path"]).name,
+                name=res.get("title") or Path(res["path"]).name,
                 path=path,
                 format=(res.get("format") or path.suffix.lstrip(".")).upper(),
-                description=res.get("title") or res.get("description") or "",
+                description=res.get("description") or "",
                 sha256=digest,
                 table=is_table and schema is res["schema"],
             )
         )
-    return Desired(org, meta, resources, schema, spec.reference.directory, dict(portal.get("may_contain", {})))
+    return Desired(
+        org, meta, resources, schema, spec.reference.directory, dict(portal.get("may_contain", {})), licenses
+    )
+
+
+def _outside(folder: Path, path: Any) -> str:
+    """Why a resource path may not be uploaded ("" when it names a file inside `folder`):
+    absolute, `..`, or a link resolving outside would upload any file the user can read."""
+    if not isinstance(path, str) or not path.strip():
+        return f"{path!r}: not a file name"
+    if (
+        "\\" in path
+        or PurePosixPath(path).is_absolute()
+        or PureWindowsPath(path).is_absolute()
+        or ".." in Path(path).parts
+    ):
+        return f"{path!r}: absolute or `..` path"
+    try:
+        target = (folder / path).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return f"{path!r}: no such file in {folder.name}"
+    if not target.is_relative_to(folder.resolve()):
+        return f"{path!r}: a link to a file outside {folder.name}"
+    if not target.is_file():
+        return f"{path!r}: not a file"
+    return ""
 
 
 def fit_to_portal_schema(desired: Desired, portal_schema: dict[str, Any] | None) -> list[str]:

@@ -25,6 +25,24 @@ def _check_rights(portal: Portal, org_name: str) -> None:
         )
 
 
+def _check_owner(portal: Portal, desired: Desired) -> dict[str, Any] | None:
+    """The portal's dataset of this name, refused before the first write when it belongs to
+    another organization: a push never moves a dataset between organizations."""
+    name, ours = desired.package["name"], desired.organization["name"]
+    current = portal.show("package_show", id=name)
+    if current is None:
+        return None
+    theirs = (current.get("organization") or {}).get("name") or current.get("owner_org")
+    if theirs != ours:
+        held = f"organization {theirs!r}" if theirs else "no organization"
+        raise PortalError(
+            f"{name}: a dataset of this name already exists on {portal.url} in {held}, not in {ours!r}; "
+            "a push never moves a dataset between organizations, so nothing was changed. Rename the dataset "
+            "(its folder and datapackage.json name), or move or delete the other one on the portal yourself"
+        )
+    return current
+
+
 def _portal_schema(portal: Portal) -> dict[str, Any] | None:
     try:
         return portal.call("scheming_dataset_schema_show", type="dataset")
@@ -33,12 +51,22 @@ def _portal_schema(portal: Portal) -> dict[str, Any] | None:
 
 
 def _sync_organization(
-    portal: Portal, org: dict[str, Any], dry_run: bool, note: Callable[[Change], None]
+    portal: Portal,
+    org: dict[str, Any],
+    dry_run: bool,
+    note: Callable[[Change], None],
+    planned: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    current = portal.show("organization_show", id=org["name"])
+    """`planned` holds what an earlier dataset of the same plan would already have made of the
+    organization, so a plan counts a shared organization's change once, as the push does."""
+    planned = {} if planned is None else planned
+    current = planned.get(org["name"]) or portal.show("organization_show", id=org["name"])
     if current is None:
         note(Change("organization", org["name"], "create"))
-        return org if dry_run else portal.call("organization_create", **org)
+        if dry_run:
+            planned[org["name"]] = {**org, "state": "active"}
+            return org
+        return portal.call("organization_create", **org)
     differs = [k for k, v in org.items() if k != "name" and (current.get(k) or "") != v]
     if current.get("state") == "deleted":
         differs.append("state")
@@ -47,6 +75,7 @@ def _sync_organization(
         return current
     note(Change("organization", org["name"], "update", ", ".join(differs)))
     if dry_run:
+        planned[org["name"]] = {**current, **org, "state": "active"}
         return current
     return portal.call(
         "organization_patch", id=current["id"], state="active", **{k: v for k, v in org.items() if k != "name"}
@@ -96,9 +125,10 @@ def _sync_package(
     portal_schema: dict[str, Any] | None,
     dry_run: bool,
     note: Callable[[Change], None],
+    current: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
+    """`current` is the portal's dataset as _check_owner read it (None: there is none)."""
     name = desired.package["name"]
-    current = portal.show("package_show", id=name)
     payload = _package_payload(desired, portal_schema)
     if current is None:
         note(Change("dataset", name, "create"))

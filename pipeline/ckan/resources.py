@@ -1,10 +1,12 @@
-"""Resource files: compared by sha256 (the resource's standard `hash` field), uploaded only when changed."""
+"""Resource files: compared by sha256 (the resource's standard `hash` field), uploaded only when changed
+(through `xloader` when the portal runs it, so that it does not load them a second time)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.ckan import xloader
 from pipeline.ckan.change import Change
 from pipeline.ckan.connection import Portal
 from pipeline.ckan.desired import FileResource
@@ -25,6 +27,11 @@ def _resources_by_name(
     return by_name
 
 
+def by_file_name(existing: dict[str, dict[str, Any]], file_name: str) -> dict[str, Any] | None:
+    """The resource whose uploaded file has this name (resources pushed before they were named by title)."""
+    return next((r for r in existing.values() if r.get("url", "").rsplit("/", 1)[-1] == file_name), None)
+
+
 def _sync_resource(
     portal: Portal,
     package: dict[str, Any] | None,
@@ -39,15 +46,13 @@ def _sync_resource(
         note(Change("resource", res.name, "create", f"upload {size}"))
         if dry_run or package is None:
             return None
-        with res.path.open("rb") as fh:
-            return portal.call("resource_create", files={"upload": fh}, package_id=package["id"], **meta)
-    if current.get("hash") != meta["hash"]:
+        return xloader.upload(portal, "resource_create", res.path, meta, res.table, package_id=package["id"])
+    if not xloader.same_file(current, res.sha256, res.path, portal):
         note(Change("resource", res.name, "update", f"file changed, upload {size}"))
         if dry_run:
             return current
-        with res.path.open("rb") as fh:
-            return portal.call("resource_patch", files={"upload": fh}, id=current["id"], **meta)
-    differs = [k for k in ("format", "description") if (current.get(k) or "") != meta[k]]
+        return xloader.upload(portal, "resource_patch", res.path, meta, res.table, id=current["id"])
+    differs = [k for k in ("name", "format", "description", "hash") if (current.get(k) or "") != meta[k]]
     if differs:
         note(Change("resource", res.name, "update", ", ".join(differs)))
         return current if dry_run else portal.call("resource_patch", id=current["id"], **meta)

@@ -1,4 +1,4 @@
-"""Plugin entry point: Solr-less search and Thai tags."""
+"""Plugin entry point: Solr-less search, Thai tags and the GD Catalog validators."""
 
 from __future__ import annotations
 
@@ -25,11 +25,13 @@ class OpendataLocalPlugin(p.SingletonPlugin):
                 f"CKAN {CHECKED_ON_CKAN} only; this is CKAN {ckan.__version__}"
             )
         search.install()
-        log.info("opendata_local: package search reads PostgreSQL (no Solr); Thai tags accepted")
+        log.info("opendata_local: package search reads PostgreSQL (no Solr); GD Catalog validators")
 
     def get_validators(self) -> dict[str, Any]:
-        # same names as CKAN's own: the validator cache lets plugins replace them
+        # same names as CKAN's own and thai_gdc's: the validator cache lets plugins replace them
         return {
             "tag_name_validator": validators.tag_name_validator,
             "tag_string_convert": validators.tag_string_convert,
+            "package_name_validator": validators.package_name_validator,
+            "package_title_validator": validators.package_title_validator,
         }

@@ -9,7 +9,7 @@ read the package tables.
 Supported: `q` free text (every word must occur, case-insensitive substring — so
 Thai, which has no word breaks, matches) in name, title, notes, tags and extras;
 `field:value` tokens in q and fq for state, capacity, owner_org, organization, groups,
-tags, name, id, type/dataset_type, license_id, res_format and any extra / scheming
+tags, name, title (exact), id, type/dataset_type, license_id, res_format and any extra / scheming
 field (`extras_<key>` or the bare key); `+`/`-` prefixes, `field:(a OR b)`, quotes;
 sort on metadata_modified, metadata_created, name, title; rows/start; facets on
 owner_org, organization, groups, tags, license_id, res_format; `fl`.
@@ -60,7 +60,7 @@ def _field_clause(field: str, values: list[str]) -> Any:
         return {"public": P.private.is_(False), "private": P.private.is_(True)}.get(values[0])
     if field == "state":
         return P.state.in_(values)
-    if field in ("name", "id", "license_id", "owner_org", "type"):
+    if field in ("name", "id", "license_id", "owner_org", "type", "title"):
         return getattr(P, field).in_(values)
     if field == "dataset_type":
         return P.type.in_(values)
