@@ -125,9 +125,9 @@ def contest(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: s
     # every defect kind the contest generator knows, in about one row in five
     errors = 0.2 if fail else 0.0
     if as_csv:
-        generate.write_csv(raw / name / "entries.csv", rows, errors, seed)
+        generate.write_csv(raw / name / "ผลงาน.csv", rows, errors, seed)
     else:
-        generate.write_xlsx(raw / name / "entries.xlsx", rows, errors, seed)
+        generate.write_xlsx(raw / name / "ผลงาน.xlsx", rows, errors, seed)
 
 
 def budget(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: str, fail: bool) -> None:
@@ -183,7 +183,7 @@ def budget(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: st
             lines[i][2 if i % 2 else 1] = "จังหวัดสมมติ" if i % 2 else "ปีหน้า"
     encoding = "cp874" if seed % 2 else "utf-8-sig"
     delimiter = ";" if seed % 3 == 0 else ","
-    path = raw / name / "budget.csv"
+    path = raw / name / "งบประมาณ-2566.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding=encoding, newline="") as fh:
         out = csv.writer(fh, delimiter=delimiter)
@@ -221,7 +221,7 @@ def events(raw: Path, schemas: Path, name: str, rows: int, seed: int, agency: st
         schemas / name, _descriptor(name, "กิจกรรมของหน่วยงาน (ชุดทดสอบ)", agency, "events"), schema, fields_yaml
     )
     rng = random.Random(seed)
-    path = raw / name / "events.xlsx"
+    path = raw / name / "กิจกรรม.xlsx"
     path.parent.mkdir(parents=True, exist_ok=True)
     book = xlsxwriter.Workbook(str(path))
     date_format = book.add_format({"num_format": "d/m/yyyy"})

@@ -9,6 +9,7 @@ Dagster, and how to run workers on several machines: README, "Many datasets, man
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.futures import wait
 
-from pipeline import ckan, run
+from pipeline import ckan, run, scaffold
 from pipeline.errors import ConfigError, DataInvalid, PipelineError
 
 RETRIES = 2
@@ -108,18 +109,28 @@ def build_and_push(
         }
         logger.info("%s: %s", dataset, result.status)
         if ckan_url:
-            portal = ckan.Portal(ckan_url, ckan.read_token())
+            todo = scaffold.unfilled(Path(schemas_dir) / dataset / "datapackage.json")
+            if todo:  # as `make push` does: checked before the portal is asked anything
+                raise ConfigError(
+                    f"{dataset}: not pushed: its datapackage.json still has TODO values: {', '.join(todo)}"
+                )
+            allow_http = os.environ.get("CKAN_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
+            portal = ckan.Portal(ckan_url, ckan.read_token(), allow_http=allow_http)
             with concurrency(portal_limit_name(ckan_url), occupy=1, strict=True):
                 logger.info("%s: push to %s started", dataset, portal.url)
-                changes = ckan.push(
-                    portal,
-                    Path(published_dir),
-                    Path(schemas_dir),
-                    datasets=(dataset,),
-                    on_change=lambda change: logger.info("%s", change.line()),
-                )
+                try:
+                    changes = ckan.push(
+                        portal,
+                        Path(published_dir),
+                        Path(schemas_dir),
+                        datasets=(dataset,),
+                        on_change=lambda change: logger.info("%s", portal.scrub(change.line())),
+                    )
+                except PipelineError as exc:  # whatever the portal's message quotes, the token is not logged
+                    exc.args = (portal.scrub(str(exc)),)
+                    raise
                 logger.info("%s: push to %s finished", dataset, portal.url)
-            outcome["portal_changes"] = sum(1 for c in changes if c.action != "unchanged")
+            outcome["portal_changes"] = ckan.pending(changes)
             outcome["portal_writes"] = len(portal.writes)
         return outcome
     except PipelineError:

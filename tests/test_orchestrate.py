@@ -103,7 +103,7 @@ def test_three_datasets_one_failing_build_and_push_as_tasks(tmp_path: Path, admi
             assert outcome["build"] == "published" and outcome["rows"] == corpus.rows(name)
             assert outcome["portal_changes"] > 0
             package = admin.call("package_show", id=name)
-            table = next(r for r in package["resources"] if r["name"].endswith(".csv"))
+            table = next(r for r in package["resources"] if r["url"].endswith(".csv"))
             assert admin.call("datastore_search", resource_id=table["id"], limit=0)["total"] == corpus.rows(name)
         # the failing dataset: nothing published, nothing on the portal, every problem in its report
         assert not (corpus.published / corpus.failing).exists()

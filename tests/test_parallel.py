@@ -79,7 +79,7 @@ def test_side_by_side_keeps_each_dataset_atomic(corpus: Path, tmp_path: Path) ->
     build(config)
     before = files(root / "pub")
     budget, other = names(6)[1], names(6)[5]  # two budget CSVs
-    csv_path = root / "raw" / budget / "budget.csv"
+    csv_path = root / "raw" / budget / "งบประมาณ-2566.csv"
     text = csv_path.read_bytes().replace(b"BG-000002", b"BG-000001")  # an id keyed twice
     csv_path.write_bytes(text)
     # the other's schema gains a header spelling: rebuilt and published again, the same rows
