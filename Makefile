@@ -27,7 +27,7 @@ BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
 MANY          ?= 200
 MANY_ROWS     ?= 3000
 
-.PHONY: build validate new test lint help clean push plan ckan-up ckan-down bench bench-push bench-many
+.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push bench-many
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -70,6 +70,10 @@ test: $(VENV)/.installed-test ## install what tests need (local CKAN portal incl
 	bash tests/install-browser.sh
 	$(if $(CKAN_TEST_EXTERNAL),,$(MAKE) --no-print-directory ckan-up)
 	$(if $(CKAN_TEST_EXTERNAL),,CKAN_API_TOKEN_FILE=$(CKAN_BASE)/apitoken) $(VENV)/bin/pytest
+
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.installed-test ## validator vs Frictionless on random schemas and hostile cells, long and unseeded (FUZZ_EXAMPLES=20000)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/pytest tests/test_differential.py -q
 
 bench: $(VENV)/.installed-test ## benchmark the build against a bare calamine read and frictionless (ROWS=100000)
 	$(PY) -m benchmarks.run --rows $(ROWS) --out "$(BENCH_OUT)"

@@ -160,6 +160,23 @@ def build_parser() -> argparse.ArgumentParser:
             "also CKAN_ALLOW_HTTP=1). Without it such a URL is refused",
         )
     p = sub.add_parser(
+        "new",
+        help="start a dataset's schema from a workbook or CSV",
+        description="Find the header of FILE as the build does, guess each column's field name, type and normalizer "
+        "from its values (Thai provinces, districts, Buddhist-Era years, Thai dates and digits, separators, yes/no "
+        "words), and write schemas/DATASET/ (datapackage.json, the Table Schema, fields.yaml) for you to review; "
+        "FILE is copied under RAW_DIR/DATASET/. What a table cannot tell (publisher, licence, contacts) is written "
+        "as TODO: the build warns, the push refuses until it is filled.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", metavar="DATASET", help="the new dataset's name: lowercase letters, digits, - or _")
+    p.add_argument("--from", dest="source", type=Path, required=True, metavar="FILE", help="a .xlsx workbook or .csv")
+    p.add_argument("--raw-dir", type=Path, default=Path("data/raw"), help="where FILE is copied (default: data/raw)")
+    p.add_argument("--schemas-dir", type=Path, default=Path("schemas"), help="where the schema is written")
+    p.add_argument("--force", action="store_true", help="replace an existing schema of that name")
+    p.add_argument("--json", action="store_true", help="print a machine-readable JSON summary instead of text")
+    p = sub.add_parser(
         "normalizers",
         help="list the normalizers a fields.yaml may name, with their options",
         description="Print every normalizer (`normalize: <name>` in fields.yaml): what it reads, what it writes, "
@@ -185,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    if args.command == "new":
+        return _new(args)
     if args.command == "normalizers":
         from pipeline.normalizers import describe
 
@@ -300,6 +319,56 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
     if failures and not args.json:
         print(f"{len(failures)} of {len(folders)} dataset(s) not pushed: " + ", ".join(failures), file=sys.stderr)
     return max((exc.exit_code for exc in failures.values()), default=EXIT_OK)
+
+
+def _new(args: argparse.Namespace) -> int:
+    try:
+        made = scaffold.new_dataset(args.name, args.source, args.schemas_dir, args.raw_dir, force=args.force)
+    except PipelineError as exc:
+        _fail(str(exc), args.json, exc.exit_code)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say where, but not the message, which may quote a cell
+        _fail(_bug_report(exc), args.json, EXIT_BUG)
+        return EXIT_BUG
+    fields = [
+        {"name": g.name, "title": g.title, "type": g.type, "normalize": g.normalize, **g.options, "why": g.why}
+        for g in made.guesses
+    ]
+    if args.json:
+        document = {
+            "ok": True,
+            "dataset": made.dataset,
+            "schema": str(made.schema_dir),
+            "raw": str(made.raw_copy),
+            "header": made.header,
+            "rows": made.rows,
+            "fields": fields,
+            "primary_key": made.primary_key,
+            "personal_data": made.personal,
+            "todo": made.todo,
+            "other_files": made.other_files,
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{made.dataset}: header at {made.header}, {made.rows} row(s) under it")
+    width = max(len(g.name) for g in made.guesses)
+    for g in made.guesses:
+        extra = "".join(f", {k}: {v}" for k, v in g.options.items())
+        print(f"  {g.name.ljust(width)}  {g.type:<8} normalize: {g.normalize}{extra}  ← {g.label} ({g.why})")
+    print(
+        f"  primary key: {', '.join(made.primary_key) if made.primary_key else 'none found (no column or pair is unique)'}"
+    )
+    if made.personal:
+        print(f"  personal data, read and dropped: {', '.join(made.personal)}")
+    print(f"wrote {made.schema_dir}/ (datapackage.json, {made.dataset}.schema.json, fields.yaml)")
+    print(f"copied the file to {made.raw_copy}")
+    if made.other_files:
+        print(
+            f"note: {made.raw_copy.parent} also holds {', '.join(made.other_files)}; the build reads every file there"
+        )
+    print(f"{len(made.todo)} value(s) marked TODO in datapackage.json: `make push` refuses them until filled")
+    print(f"next: review the three files, then `make DATASET={made.dataset}`")
+    return EXIT_OK
 
 
 def _positive_int(text: str) -> int:

@@ -144,6 +144,13 @@ def load_dataset(schemas_dir: Path, name: str) -> DatasetSpec:
         raise ConfigError(f"dataset {name!r}: cannot load its schema files: {exc}") from exc
     reference = Reference(schemas_dir / "reference")
     table_schema = check_mapping(mapping, table_schema, directory / "fields.yaml", reference)
+    from pipeline.validate import schema_problems  # here: validate imports this module
+
+    resources = ["", *(r.get("name", "") for r in descriptor["resources"])]
+    problems = schema_problems(table_schema, resources, descriptor.get("$schema", ""))
+    if problems:
+        where = (directory / resource["schema"]).as_posix()
+        raise ConfigError(f"dataset {name!r}: {where} is not a valid Table Schema:\n  " + "\n  ".join(problems))
     fields = []
     for desc in table_schema["fields"]:
         extra = (mapping.get("fields") or {}).get(desc["name"]) or {}

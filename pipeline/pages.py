@@ -13,6 +13,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +22,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import yaml
 
 from pipeline.issues import Issue
 
 TEMPLATES = Path(__file__).parent / "templates"
-RULE_TITLES = {
-    "required": "ค่าว่างในฟิลด์ที่ต้องมีค่า (required)",
-    "enum": "ค่าไม่อยู่ในรายการที่อนุญาต (enum)",
-    "type integer": "อ่านเป็นจำนวนเต็มไม่ได้ (integer)",
-    "type date": "อ่านเป็นวันที่ไม่ได้ หรือเป็นวันที่ที่ไม่มีจริง (date)",
-    "unique": "รหัสเดียวกันแต่ข้อมูลต่างกัน (unique)",
-    "minimum": "ค่าน้อยกว่าที่กำหนด (minimum)",
-    "maximum": "ค่ามากกว่าที่กำหนด (maximum)",
-    "pattern": "รูปแบบไม่ตรงที่กำหนด (pattern)",
-    "required column": "ไม่มีคอลัมน์ที่จำเป็น (missing column)",
-    "one column per field": "มีคอลัมน์ซ้ำสำหรับฟิลด์เดียวกัน (duplicate column)",
-}
 CHART_TOP = 15
+MAX_CHARTS = 6
+EMPTY_LABEL = "(ว่าง)"
+
+
+@lru_cache(maxsize=1)
+def _wording() -> dict[str, Any]:
+    """The report's Thai wording (templates/messages.th.yaml)."""
+    return yaml.safe_load((TEMPLATES / "messages.th.yaml").read_text(encoding="utf-8"))
 
 
 def _environment() -> jinja2.Environment:
@@ -57,38 +55,145 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def render_validation(summary: dict[str, Any], issues: list[Issue]) -> str:
-    """Every error grouped by the rule it breaks, then the warnings."""
-    groups: dict[str, list[Issue]] = {}
+class _Constraints(dict):  # type: ignore[type-arg]
+    """str.format_map source: a constraint missing from the field reads as "…"."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+def _constraint_text(value: Any) -> str:
+    if isinstance(value, list):
+        shown = ", ".join(str(v) for v in value[:10])
+        return shown + (f" … (ทั้งหมด {len(value)} ค่า)" if len(value) > 10 else "")
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"  # 35,000; a year (2,564) is written as a year
+    return str(value)
+
+
+def describe_issue(issue: Issue, fields: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Thai title, what was expected and a hint for one issue, from its rule (else its type)."""
+    wording = _wording()
+    desc = fields.get(issue.field, {})
+    field_type = desc.get("type", "string")
+    if issue.rule.startswith("type "):
+        field_type = issue.rule.removeprefix("type ") or field_type
+    values = _Constraints({k: _constraint_text(v) for k, v in (desc.get("constraints") or {}).items()})
+    values["type_th"] = wording["type_names"].get(field_type, field_type)
+    rule = "type" if issue.rule.startswith("type ") else issue.rule
+    entry = (
+        wording["rules"].get(rule)
+        or next((e for e in wording["patterns"] if issue.rule and re.search(e["rule"], issue.rule)), None)
+        or wording["types"].get(issue.type)
+    )
+    if entry is None:
+        other = wording["other"]
+        return {"title": other["title"].format(type=issue.type), "expected": issue.message, "hint": other["hint"]}
+    return {
+        "title": entry["title"].format_map(values),
+        "expected": entry["expected"].format_map(values) if "expected" in entry else issue.message,
+        "hint": entry.get("hint", ""),
+    }
+
+
+def render_validation(summary: dict[str, Any], issues: list[Issue], fields: list[dict[str, Any]] | None = None) -> str:
+    """Every error grouped by the rule it breaks, titled in Thai with a hint; then the warnings.
+    `fields` (the Table Schema's) give each field its Thai title and the constraint values."""
+    by_name = {f["name"]: f for f in fields or ()}
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    warnings: dict[str, dict[str, Any]] = {}
     for issue in issues:
+        text = describe_issue(issue, by_name)
+        row = {
+            "issue": issue,
+            "expected": text["expected"],
+            "field_title": by_name.get(issue.field, {}).get("title", ""),
+        }
         if issue.severity == "error":
-            title = RULE_TITLES.get(issue.rule) or f"{issue.type}" + (f" ({issue.rule})" if issue.rule else "")
-            groups.setdefault(title, []).append(issue)
-    error_groups = [{"title": title, "issues": items} for title, items in groups.items()]
-    warnings = [i for i in issues if i.severity == "warning"]
+            group = groups.setdefault(
+                (issue.type, issue.rule), {"title": text["title"], "hint": text["hint"], "rows": []}
+            )
+        else:
+            group = warnings.setdefault(issue.type, {"title": text["title"], "hint": text["hint"], "rows": []})
+        group["rows"].append(row)
     template = _environment().get_template("validation.html")
-    return template.render(summary=summary, error_groups=error_groups, warnings=warnings, css=_css())
+    return template.render(
+        summary=summary, error_groups=list(groups.values()), warning_groups=list(warnings.values()), css=_css()
+    )
 
 
 @dataclass
 class Bar:
     label: str
-    count: int
+    count: int | float  # a count of rows, or a sum
     y: int
     width: int
 
 
-def _chart(title: str, counts: pd.Series) -> dict[str, Any]:
+def _chart(title: str, counts: pd.Series, kind: str = "count") -> dict[str, Any]:
     counts = counts.sort_values(ascending=False, kind="stable")
     if len(counts) > CHART_TOP:
-        rest = int(counts.iloc[CHART_TOP:].sum())
-        counts = pd.concat([counts.iloc[:CHART_TOP], pd.Series({"อื่นๆ (others)": rest})])
-    top = int(counts.max()) if len(counts) else 1
+        rest = counts.iloc[CHART_TOP:].sum()
+        counts = pd.concat([counts.iloc[:CHART_TOP], pd.Series({"อื่นๆ": rest})])
+    top = float(counts.max()) if len(counts) else 1.0
     bars = [
-        Bar(str(label), int(n), 4 + 22 * i, max(1, round(280 * int(n) / max(top, 1))))
-        for i, (label, n) in enumerate(counts.items())
+        Bar(str(label), _number(value), 4 + 22 * i, max(1, round(280 * float(value) / top)) if top > 0 else 1)
+        for i, (label, value) in enumerate(counts.items())
     ]
-    return {"title": title, "bars": bars, "label_width": 190, "width": 190 + 280 + 70, "height": 8 + 22 * len(bars)}
+    return {
+        "title": title,
+        "kind": kind,
+        "bars": bars,
+        "label_width": 190,
+        "width": 190 + 280 + 110,
+        "height": 8 + 22 * len(bars),
+    }
+
+
+def _number(value: Any) -> int | float:
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 2)
+
+
+NUMERIC = ("integer", "number")
+
+
+def choose_charts(schema: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
+    """Charts the schema supports, never a dataset's own wording: rows counted by each field with
+    a list of allowed values (an enum, the provinces) or a yes/no field, and each amount summed by
+    the first such field. Years and a one-field key are neither counted nor summed."""
+    key = schema.get("primaryKey") or []
+    key = {key} if isinstance(key, str) else set(key) if len(key) == 1 else set()  # a part of a pair may repeat
+    fields = schema["fields"]
+    categories = [
+        f
+        for f in fields
+        if f["name"] not in key
+        and (
+            f.get("type") == "boolean"
+            or (f.get("type", "string") == "string" and (f.get("constraints") or {}).get("enum"))
+        )
+    ]
+    amounts = [
+        f
+        for f in fields
+        if f.get("type") in NUMERIC
+        and f["name"] not in key
+        and not _looks_like_a_year(f)
+        and not (f.get("constraints") or {}).get("enum")
+    ]
+    sums = [(amount, categories[0]) for amount in amounts] if categories else []
+    counts = categories[: MAX_CHARTS - min(len(sums), MAX_CHARTS // 2)]
+    return counts, sums[: MAX_CHARTS - len(counts)]
+
+
+def _looks_like_a_year(f: dict[str, Any]) -> bool:
+    c = f.get("constraints") or {}
+    return f.get("type") == "year" or (isinstance(c.get("minimum"), int | float) and c["minimum"] >= 1000)
+
+
+def _title(f: dict[str, Any]) -> str:
+    return f.get("title") or f["name"]
 
 
 def _size(n: int) -> str:
@@ -103,8 +208,9 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
     package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
     table = next(r for r in package["resources"] if isinstance(r.get("schema"), dict))
     schema = table["schema"]
-    charted = [f["name"] for f in schema["fields"] if f.get("constraints", {}).get("enum")]
-    columns = charted or [schema["fields"][0]["name"]]  # only the charted ones (or one, to count rows)
+    counted, summed = choose_charts(schema)
+    columns = list(dict.fromkeys([f["name"] for f in counted] + [n for a, c in summed for n in (a["name"], c["name"])]))
+    columns = columns or [schema["fields"][0]["name"]]  # only the charted ones (or one, to count rows)
     frame = pacsv.read_csv(
         folder / table["path"],
         parse_options=pacsv.ParseOptions(newlines_in_values=True),  # a quoted line break is text
@@ -113,34 +219,71 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
         ),
     )
     charts = []
-    for f in schema["fields"]:
-        if f["name"] in charted:
-            counted = pc.value_counts(frame[f["name"]])
-            labels = [v or "(ว่าง / not yet)" for v in counted.field("values").to_pylist()]
-            counts = pd.Series(counted.field("counts").to_numpy(), index=labels)
-            charts.append(_chart(f"ตาม{f.get('title', f['name'])} (by {f['name']})", counts))
+    for f in counted:
+        counted_values = pc.value_counts(frame[f["name"]])
+        labels = [v or EMPTY_LABEL for v in counted_values.field("values").to_pylist()]
+        counts = pd.Series(counted_values.field("counts").to_numpy(), index=labels)
+        charts.append(_chart(f"จำนวนแถว ตาม{_title(f)}", counts))
+    for amount, category in summed:
+        values = pd.to_numeric(pd.Series(frame[amount["name"]].to_pylist()), errors="coerce")
+        groups = pd.Series(frame[category["name"]].to_pylist()).replace("", EMPTY_LABEL)
+        sums = values.groupby(groups, sort=False).sum(min_count=1).dropna()
+        if len(sums):
+            charts.append(_chart(f"ผลรวม{_title(amount)} ตาม{_title(category)}", sums, kind="sum"))
     publishers = [c.get("title") for c in package.get("contributors", []) if c.get("role") == "publisher"]
     licence = (package.get("licenses") or [{}])[0]
     changed = dt.datetime.fromtimestamp((folder / table["path"]).stat().st_mtime, tz=dt.UTC).strftime("%Y-%m-%d")
+    key = schema.get("primaryKey") or []
+    key = [key] if isinstance(key, str) else key
     return {
         "folder": folder.name,
         "name": package["name"],
         "title": package.get("title", package["name"]),
         "description": package.get("description", ""),
+        "table_title": table.get("title", ""),
         "rows": frame.num_rows,
         "organization": publishers[0] if publishers else "",
         "license": licence.get("title") or licence.get("name", ""),
+        "sources": [s.get("title", "") for s in package.get("sources", []) if s.get("title")],
         "last_change": changed,
         "downloads": [
             {"href": f"{folder.name}/{r['path']}", "format": r.get("format", ""), "size": _size(int(r.get("bytes", 0)))}
             for r in package["resources"]
         ],
         "charts": charts,
-        "fields": [
-            {**f, "enum": f.get("constraints", {}).get("enum"), "pattern": f.get("constraints", {}).get("pattern")}
-            for f in schema["fields"]
-        ],
+        "primary_key": key,
+        "fields": [{**f, "rules": field_rules(f, in_key=f["name"] in key)} for f in schema["fields"]],
     }
+
+
+def field_rules(f: dict[str, Any], in_key: bool = False) -> list[dict[str, Any]]:
+    """Every constraint of a field in Thai, for the data dictionary (an enum as a list)."""
+    c = f.get("constraints") or {}
+    rules: list[dict[str, Any]] = []
+    if in_key:
+        rules.append({"text": "คีย์หลัก (ไม่ซ้ำ)"})
+    if c.get("required"):
+        rules.append({"text": "ต้องมีค่า"})
+    if c.get("unique"):
+        rules.append({"text": "ไม่ซ้ำ"})
+    words = {
+        "minimum": "ไม่น้อยกว่า",
+        "maximum": "ไม่มากกว่า",
+        "exclusiveMinimum": "มากกว่า",
+        "exclusiveMaximum": "น้อยกว่า",
+        "minLength": "ยาวอย่างน้อย",
+        "maxLength": "ยาวไม่เกิน",
+    }
+    for name, word in words.items():
+        if name in c:
+            rules.append({"text": f"{word} {_constraint_text(c[name])}", "code": name})
+    if "pattern" in c:
+        rules.append({"text": "รูปแบบ", "pattern": c["pattern"]})
+    if c.get("enum"):
+        rules.append({"text": f"ค่าที่อนุญาต {len(c['enum'])} ค่า", "enum": [str(v) for v in c["enum"]]})
+    if f.get("format") and f.get("format") != "default":
+        rules.append({"text": f"รูปแบบ {f['format']}"})
+    return rules
 
 
 def listed_datasets(catalog_html: str) -> list[str]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -79,15 +81,17 @@ def all_files(raw_dir: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(raw_dir).as_posix())
 
 
-def discover(raw_dir: Path, resource: str = "entries") -> tuple[list[Path], list[Issue]]:
+def discover(raw_dir: Path, published: Path | None = None) -> tuple[list[Path], list[Issue]]:
     """(files to read, an issue naming each file that is not read): no file in the folder
-    is passed over without a word. The pipeline's own outputs (a published folder, its
-    `entries.*`, a build fingerprint) are never read back as input: a row deleted from a
-    raw file would be published again."""
+    is passed over without a word. The pipeline's own outputs (a published folder, a build
+    fingerprint, a descriptor, or a byte-for-byte copy of a file the dataset's `published`
+    folder lists) are never read back as input: a row deleted from a raw file would be
+    published again."""
     files, issues = [], []
+    copies = _published_copies(published)
     for path in all_files(raw_dir):
         display = path.relative_to(raw_dir).as_posix()
-        reason = _not_read(path, raw_dir, resource)
+        reason = _not_read(path, raw_dir, copies)
         if reason is None:
             files.append(path)
         else:
@@ -98,7 +102,31 @@ def discover(raw_dir: Path, resource: str = "entries") -> tuple[list[Path], list
     return files, issues
 
 
-def _not_read(path: Path, raw_dir: Path, resource: str) -> tuple[str, str] | None:
+def _published_copies(published: Path | None) -> dict[int, set[str]]:
+    """Size -> sha256 digests of the files a published dataset's descriptor lists."""
+    try:
+        descriptor = json.loads((published / "datapackage.json").read_text(encoding="utf-8")) if published else {}
+    except (OSError, ValueError):
+        return {}
+    copies: dict[int, set[str]] = {}
+    for resource in descriptor.get("resources", []) if isinstance(descriptor, dict) else []:
+        if isinstance(resource, dict) and isinstance(resource.get("bytes"), int):
+            copies.setdefault(resource["bytes"], set()).add(str(resource.get("hash", "")).removeprefix("sha256:"))
+    return copies
+
+
+def _is_published_copy(path: Path, copies: dict[int, set[str]]) -> bool:
+    """Only files of a published size are hashed, so raw folders cost nothing extra to check."""
+    if path.stat().st_size not in copies:
+        return False
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() in copies[path.stat().st_size]
+
+
+def _not_read(path: Path, raw_dir: Path, copies: dict[int, set[str]]) -> tuple[str, str] | None:
     """Why `path` is not read (severity, message), or None when it is."""
     inside = path.relative_to(raw_dir).parts
     for depth in range(len(inside)):
@@ -109,11 +137,7 @@ def _not_read(path: Path, raw_dir: Path, resource: str) -> tuple[str, str] | Non
                 "read back as input; move that folder out of the raw folder"
             )
     name, suffix = path.name, path.suffix.lower()
-    if (
-        name == OUTPUT_MARK
-        or (path.stem == resource and suffix in (".csv", ".json", ".xlsx"))
-        or (name == "datapackage.json")
-    ):
+    if name in (OUTPUT_MARK, "datapackage.json") or _is_published_copy(path, copies):
         return "error", (
             "looks like the pipeline's own published output: raw folders hold the original workbooks only; "
             "move it out (or rename it if it really is raw data)"

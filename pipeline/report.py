@@ -62,13 +62,16 @@ def write_json_atomic(path: Path, document: Any) -> None:
     os.replace(tmp, path)
 
 
-def write_report(reports_dir: Path, summary: Summary, issues: list[Issue]) -> Path:
-    """validation.json and validation.html side by side; returns the HTML page's path."""
+def write_report(
+    reports_dir: Path, summary: Summary, issues: list[Issue], fields: list[dict[str, Any]] | None = None
+) -> Path:
+    """validation.json and validation.html side by side; returns the HTML page's path.
+    `fields` (the Table Schema's) name each field by its Thai title in the page."""
     from pipeline.pages import render_validation, write_text_atomic
 
     path = reports_dir / summary.dataset / "validation.json"
     document = report_document(summary, issues)
     write_json_atomic(path, document)
     html = path.with_suffix(".html")
-    write_text_atomic(html, render_validation(document["summary"], issues))
+    write_text_atomic(html, render_validation(document["summary"], issues, fields))
     return html

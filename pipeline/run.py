@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import pickle
+import shlex
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +45,7 @@ class Config:
     jobs: int = 1  # datasets built side by side in this many processes
 
 
-SCAFFOLD_COMMAND = "make new DATASET={name} FROM=<workbook-or-csv>"
+SCAFFOLD_COMMAND = "make new DATASET={name} FROM={source}"
 
 
 @dataclass
@@ -103,11 +104,16 @@ def _skipped(config: Config, name: str) -> DatasetResult | None:
     """A folder under RAW_DIR with no schema (when not asked for by name) is a warning, not a failure."""
     if config.datasets or has_schema(config, name) or (config.schemas_dir / name).is_dir():
         return None
+    try:
+        files = read.raw_files(config.raw_dir / name)
+    except ReadError:
+        files = []
+    source = shlex.quote(files[0].as_posix()) if files else "<workbook-or-csv>"
     warning = Issue(
         "warning",
         "no-schema",
         f"folder {name!r} under {config.raw_dir} has no schema in {config.schemas_dir / name}; skipped. "
-        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name)}",
+        f"Start one from its workbook: {SCAFFOLD_COMMAND.format(name=name, source=source)}",
         file=name,
     )
     return DatasetResult(name, "skipped", Summary(name), [warning])
@@ -139,15 +145,18 @@ def _failed(name: str, exc: BaseException) -> DatasetResult:
     return DatasetResult(name, "failed", Summary(name), bug=exc)
 
 
-def process(spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET) -> tuple[pd.DataFrame, list[Issue], Summary]:
-    """Read, map, normalize and validate one dataset; returns rows ready to publish."""
+def process(
+    spec: DatasetSpec, raw_dir: Path, progress: Progress = QUIET, published_dir: Path | None = None
+) -> tuple[pd.DataFrame, list[Issue], Summary]:
+    """Read, map, normalize and validate one dataset; returns rows ready to publish (a raw file
+    that is a copy of what `published_dir` holds for it is refused, never read back)."""
     summary = Summary(spec.name)
     issues: list[Issue] = []
     mapped: list[headers.MappedSheet] = []
     folder = raw_dir / spec.name
     if not folder.is_dir():
         raise ConfigError(f"raw data folder not found: {folder}")
-    files, skipped = read.discover(folder, spec.resource["name"])
+    files, skipped = read.discover(folder, published_dir / spec.name if published_dir else None)
     issues.extend(skipped)
     for path in files:
         display = path.relative_to(folder).as_posix()
@@ -215,17 +224,15 @@ def _descriptor_personal_data(spec: DatasetSpec) -> list[Issue]:
 
 
 def _unfilled_metadata(spec: DatasetSpec) -> list[Issue]:
-    """Descriptor values `pipeline new` could not know: built and published, but not pushed until filled."""
-    return [
-        Issue(
-            "warning",
-            "unfilled-metadata",
-            f"still to fill in schemas/{spec.name}/datapackage.json before `make push`: {path}",
-            file=f"{spec.name}/datapackage.json",
-            field=path,
-        )
-        for path in scaffold.unfilled(spec.directory / "datapackage.json")
-    ]
+    """Descriptor values `pipeline new` could not know: built and published, not pushed until filled."""
+    todo = scaffold.unfilled(spec.directory / "datapackage.json")
+    if not todo:
+        return []
+    message = (
+        f"{len(todo)} value(s) still say TODO in schemas/{spec.name}/datapackage.json; "
+        f"`make push` refuses them until filled: {', '.join(todo)}"
+    )
+    return [Issue("warning", "unfilled-metadata", message, file=f"{spec.name}/datapackage.json")]
 
 
 def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
@@ -280,9 +287,9 @@ def _guarded(name: str, work: Callable[[], DatasetResult]) -> DatasetResult:
 
 def _check_one(config: Config, name: str) -> DatasetResult:
     spec = load_dataset(config.schemas_dir, name)
-    _values, issues, summary = process(spec, config.raw_dir, config.progress)
+    _values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-    result.report = write_report(config.reports_dir, summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     return result
 
 
@@ -334,9 +341,9 @@ def build_one(config: Config, name: str) -> DatasetResult:
     fingerprint = input_fingerprint(spec, config.raw_dir)
     if is_up_to_date(spec, config, fingerprint):
         return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
-    values, issues, summary = process(spec, config.raw_dir, config.progress)
+    values, issues, summary = process(spec, config.raw_dir, config.progress, config.published_dir)
     result = DatasetResult(name, "invalid" if _has_errors(issues) else "valid", summary, issues)
-    result.report = write_report(config.reports_dir, summary, issues)
+    result.report = write_report(config.reports_dir, summary, issues, spec.table_schema.get("fields"))
     if result.status == "valid":
         config.progress.step(f"{spec.name}: publishing")
         result.published = publish.publish(

@@ -190,6 +190,7 @@ def test_bad_input_lists_every_error_with_cells_and_publishes_nothing(ws: Worksp
         ("B4", "contest_year", "type-error", "type integer"),
         ("G5", "submitted_date", "type-error", "type date"),
         ("A6", "entry_id", "constraint-error", "required"),
+        ("A6", "entry_id", "primary-key", "primaryKey"),  # as Frictionless: a primary key with no value
         ("F6", "project_title", "constraint-error", "required"),
         ("H7", "result", "constraint-error", "enum"),
         ("G8", "submitted_date", "type-error", "type date"),

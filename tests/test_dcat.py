@@ -94,7 +94,7 @@ class Pushed:
         self.descriptor["x_portal"]["organization"]["name"] = self.org
         path.write_text(json.dumps(self.descriptor, ensure_ascii=False), encoding="utf-8")
         rows = [entry(f"D-{i}", province=p, submitted=s) for i, (p, s, _) in enumerate(ROWS, 1)]
-        write_xlsx(self.raw / self.name / "entries.xlsx", {"ผลงาน": [HEADER, *rows]})
+        write_xlsx(self.raw / self.name / "ผลงาน.xlsx", {"ผลงาน": [HEADER, *rows]})
         results = build(Config(self.raw, self.published, root / "reports", self.schemas))
         assert results[0].status == "published", [i.line() for i in results[0].issues]
         self.portal = ckan.Portal(CKAN_URL, portal_token(), retry_seconds=5)

@@ -255,7 +255,8 @@ def valid_settings(draw: st.DrawFn, field: str) -> dict[str, Any]:
             settings[option] = draw(WORDS)
     if name == "boolean" and "true_words" in settings and "false_words" in settings:
         settings["false_words"] = [w + "x" for w in settings["false_words"] if w + "x" not in settings["true_words"]]
-    if draw(st.booleans()):
+    # reference enums are text: on a boolean or number field they are not a valid Table Schema (refused at load)
+    if next(f["type"] for f in FIELDS if f["name"] == field) == "string" and draw(st.booleans()):
         settings["enum_from"] = draw(st.sampled_from(sorted(REFERENCE_ENUMS)))
     return settings
 

@@ -128,7 +128,7 @@ def test_folder_without_schema_is_a_warning_naming_the_scaffold_command(two: Two
     code = main(two.args())
     out = capsys.readouterr()
     assert code == 0
-    assert "make new DATASET=stray-folder FROM=" in out.err
+    assert f"make new DATASET=stray-folder FROM={two.raw / 'stray-folder' / 'x.xlsx'}" in out.err
     assert summary_table(out.out)["stray-folder"][0] == "skipped (no schema)"
     assert sorted(two.listed()) == sorted([DATASET, OTHER])
     document = json.loads(_json_run(two, capsys))
@@ -224,3 +224,35 @@ def test_push_refuses_a_descriptor_with_todo_values_before_asking_the_portal(two
     err = capsys.readouterr().err
     assert code == 2
     assert "x_portal.gdcatalog.maintainer" in err and "not pushed" in err
+
+
+SECOND = "province-admin-areas"
+
+
+@pytest.mark.skipif(not (REPO / "schemas" / SECOND).is_dir(), reason="the second dataset is not in this checkout")
+def test_make_publishes_both_committed_datasets(sample_raw: Path, tmp_path: Path) -> None:
+    """`make` on the committed data/raw: the contest and the second dataset, of another shape, both publish."""
+    import csv
+
+    from frictionless import validate as frictionless_validate
+
+    published = tmp_path / "published"
+    results = build(Config(sample_raw, published, tmp_path / "reports", SCHEMAS))
+    assert {r.name: r.status for r in results} == {DATASET: "published", SECOND: "published"}
+    for name in (DATASET, SECOND):
+        report = frictionless_validate(str(published / name / "datapackage.json"))
+        assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])
+    with (published / SECOND / f"{SECOND}.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = {r["province"]: r for r in csv.DictReader(fh)}
+    assert len(rows) == 77
+    assert sum(r["coastal"] == "true" for r in rows.values()) == 23
+    assert rows["กรุงเทพมหานคร"]["capital_district"] == "พระนคร" and rows["กรุงเทพมหานคร"]["coastal"] == "true"
+    assert rows["ภูเก็ต"]["district_count"] == "3" and rows["ภูเก็ต"]["capital_district_code"] == "8301"
+    assert rows["พะเยา"]["coastal"] == "false"
+    # the counts are what the reference tables hold, as the descriptor says
+    districts = list(csv.DictReader((SCHEMAS / "reference" / "th-districts.csv").open(encoding="utf-8")))
+    assert sum(int(r["district_count"]) for r in rows.values()) == len(districts)
+    second = next(r for r in results if r.name == SECOND)
+    warnings = {i.type for i in second.issues if i.severity == "warning"}
+    assert {"duplicate-row", "missing-header", "extra-label"} <= warnings  # the workbook is messy, and says so
+    assert pages.listed_datasets((published / "index.html").read_text(encoding="utf-8")) == [DATASET, SECOND]

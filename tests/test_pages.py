@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -52,7 +53,7 @@ def test_catalog_page_in_a_browser(sample_raw: Path, tmp_path: Path) -> None:
     page = open_page(index, screenshot=SHOTS / "index.png")
     assert page.console == []
     dom = parse(page.dom)
-    links = [a["href"] for a in dom.having("a", "download")]
+    links = [a["href"] for a in dom.having("a", "download") if a["href"].startswith(f"{DATASET}/")]
     assert {Path(h).name for h in links} == {"entries.csv", "entries.xlsx", "entries.json", "datapackage.json"}
     for href in links:
         assert (published / href).is_file(), href
@@ -75,7 +76,7 @@ def test_catalog_counts_are_the_published_rows(sample_raw: Path, tmp_path: Path)
     page = (published / "index.html").read_text(encoding="utf-8")
     assert f"<b>{len(rows):,}</b>แถว" in page
     for field in ("result", "province", "organization_type"):
-        counts = Counter(r[field] or "(ว่าง / not yet)" for r in rows)
+        counts = Counter(r[field] or "(ว่าง)" for r in rows)
         assert len(counts) > 1 or field == "result"  # the sample holds the ten selected entries
         for label, n in counts.items():
             assert f"<title>{html.escape(label)}: {n}</title>" in page, (field, label, n)
@@ -98,3 +99,174 @@ def test_validation_report_in_a_browser(ws: Workspace) -> None:
 @pytest.mark.parametrize("name", ["index.png", "validation.png"])
 def test_screenshots_are_left_for_a_person(name: str) -> None:
     assert (SHOTS / name).is_file()
+
+
+TRAINING = "training-per-province"
+TRAINING_TITLE = "สถิติการอบรมรายจังหวัด (ข้อมูลทดสอบ)"
+
+
+def training_schema(schemas: Path) -> None:
+    """A second dataset of another shape, its schema written by hand: numbers, a list, a yes/no."""
+    provinces = json.loads((SCHEMAS / DATASET / "entries.schema.json").read_text(encoding="utf-8"))["fields"][4]
+    folder = schemas / TRAINING
+    folder.mkdir(parents=True)
+    descriptor = {
+        "name": TRAINING,
+        "title": TRAINING_TITLE,
+        "description": "ตารางทดสอบที่สร้างขึ้นในการทดสอบ",
+        "licenses": [{"name": "CC-BY-4.0", "title": "Creative Commons Attribution 4.0"}],
+        "resources": [
+            {"name": "training", "path": "training.csv", "title": "การอบรม", "schema": "training.schema.json"}
+        ],
+    }
+    schema = {
+        "fields": [
+            {"name": "province", "type": "string", "title": "จังหวัด", "constraints": provinces["constraints"]},
+            {
+                "name": "course",
+                "type": "string",
+                "title": "หลักสูตร",
+                "constraints": {"required": True, "enum": ["ข้อมูลเปิด", "ความปลอดภัยไซเบอร์"]},
+            },
+            {"name": "participants", "type": "integer", "title": "จำนวนผู้เข้าอบรม", "constraints": {"minimum": 0}},
+            {"name": "budget_baht", "type": "number", "title": "งบประมาณ (บาท)", "constraints": {"minimum": 0}},
+            {"name": "online", "type": "boolean", "title": "อบรมออนไลน์"},
+        ],
+        "primaryKey": ["province", "course"],
+    }
+    mapping = {"resource": "training", "fields": {"province": {"normalize": "province"}}}
+    (folder / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), encoding="utf-8")
+    (folder / "training.schema.json").write_text(json.dumps(schema, ensure_ascii=False), encoding="utf-8")
+    (folder / "fields.yaml").write_text(json.dumps(mapping, ensure_ascii=False), encoding="utf-8")
+
+
+TRAINING_ROWS = [
+    ["จังหวัด", "หลักสูตร", "จำนวนผู้เข้าอบรม", "งบประมาณ (บาท)", "อบรมออนไลน์"],
+    ["เชียงใหม่", "ข้อมูลเปิด", 30, 12000.5, "true"],
+    ["เชียงใหม่", "ความปลอดภัยไซเบอร์", 25, 8000, "false"],
+    ["ขอนแก่น", "ข้อมูลเปิด", 40, 15000, "true"],
+    ["สงขลา", "ข้อมูลเปิด", 12, 4000, "false"],
+]
+
+
+@pytest.fixture
+def two_datasets(sample_raw: Path, tmp_path: Path) -> Config:
+    import shutil
+
+    from .conftest import write_xlsx
+
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, schemas)
+    training_schema(schemas)
+    for folder in sample_raw.iterdir():  # the contest and the training table only
+        if folder.name != DATASET:
+            shutil.rmtree(folder)
+    write_xlsx(sample_raw / TRAINING / "training.xlsx", {"อบรม": TRAINING_ROWS})
+    return Config(sample_raw, tmp_path / "published", tmp_path / "reports", schemas)
+
+
+def sections(page: str) -> dict[str, str]:
+    """The catalog's section of each dataset, by folder name."""
+    parts = page.split('<section class="card dataset"')[1:]
+    return {part.split('data-dataset="', 1)[1].split('"', 1)[0]: part for part in parts}
+
+
+def test_catalog_lists_each_dataset_with_its_own_words_and_charts(two_datasets: Config) -> None:
+    results = build(two_datasets)
+    assert [r.status for r in results] == ["published", "published"], [i.line() for r in results for i in r.errors]
+    index = two_datasets.published_dir / "index.html"
+    page = open_page(index, screenshot=SHOTS / "index-two-datasets.png")
+    assert page.console == []
+    by_dataset = sections(index.read_text(encoding="utf-8"))
+    assert set(by_dataset) == {DATASET, TRAINING}
+    training = by_dataset[TRAINING]
+    assert TRAINING_TITLE in training and "<b>4</b>แถว" in training
+    assert "ผลงาน" not in training and "Entries" not in training, "no contest wording on another dataset"
+    # charts from the schema: rows by each list (province, course) and the yes/no; sums by the first list
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", training)
+    assert captions == [
+        "จำนวนแถว ตามจังหวัด",
+        "จำนวนแถว ตามหลักสูตร",
+        "จำนวนแถว ตามอบรมออนไลน์",
+        "ผลรวมจำนวนผู้เข้าอบรม ตามจังหวัด",
+        "ผลรวมงบประมาณ (บาท) ตามจังหวัด",
+    ]
+    with (two_datasets.published_dir / TRAINING / "training.csv").open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    budget: Counter[str] = Counter()
+    for r in rows:
+        budget[r["province"]] += float(r["budget_baht"])
+    for province, total in budget.items():
+        shown = f"{int(total):,}" if total.is_integer() else f"{total:,}"
+        assert f"<title>{province}: {shown}</title>" in training, (province, shown)
+    # downloads and the data dictionary with its constraints
+    assert all((two_datasets.published_dir / h).is_file() for h in re.findall(r'href="([^"]+)"', training))
+    assert "ไม่น้อยกว่า 0" in training and "คีย์หลัก (ไม่ซ้ำ)" in training and "ความปลอดภัยไซเบอร์" in training
+    assert "<code>budget_baht</code>" in training and "งบประมาณ (บาท)" in training
+    contest = by_dataset[DATASET]
+    assert "จำนวนแถว ตามจังหวัด" in contest and "ผลรวม" not in contest
+
+
+def test_validation_report_is_thai_with_titles_and_hints(two_datasets: Config) -> None:
+    from .conftest import write_xlsx
+
+    rows = [list(r) for r in TRAINING_ROWS]
+    rows[1][2] = "สามสิบ"  # not a number
+    rows[2][2] = -5  # below the minimum
+    rows[3][1] = "การตลาด"  # not in the list
+    write_xlsx(two_datasets.raw_dir / TRAINING / "training.xlsx", {"อบรม": rows})
+    result = next(r for r in build(two_datasets) if r.name == TRAINING)
+    assert result.status == "invalid" and result.report
+    page = open_page(result.report, screenshot=SHOTS / "validation-training.png", size="1200,1200")
+    assert page.console == []
+    titles = re.findall(r'<h2 class="bad">(.*?) <span', page.dom)
+    assert sorted(titles) == sorted(["อ่านเป็นจำนวนเต็มไม่ได้", "ค่าน้อยกว่าที่กำหนด", "ค่าไม่อยู่ในรายการที่อนุญาต"])
+    assert all(re.fullmatch(r"[^a-zA-Z]+", t) for t in titles), "error titles in Thai, no rule names"
+    assert "จำนวนผู้เข้าอบรม <code>participants</code>" in page.dom  # the Thai title, the name beside
+    assert "ไม่น้อยกว่า 0" in page.dom and "ค่าใดค่าหนึ่งใน: ข้อมูลเปิด, ความปลอดภัยไซเบอร์" in page.dom
+    assert page.dom.count('class="hint"') == 3
+    assert "training.xlsx › อบรม › C2" in page.dom and "training.xlsx › อบรม › C3" in page.dom
+
+
+@pytest.mark.parametrize(
+    ("kind", "rule"),
+    [
+        ("type-error", "type integer"),
+        ("type-error", "type number"),
+        ("type-error", "type boolean"),
+        ("type-error", "type geopoint"),
+        *(
+            ("constraint-error", r)
+            for r in ("required", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        ),
+        *(("constraint-error", r) for r in ("minLength", "maxLength", "pattern", "a known district", "provinces")),
+        ("constraint-error", "a known subdistrict"),
+        ("unique-error", "unique"),
+        ("primary-key", "primaryKey"),
+        ("foreign-key", "foreignKeys"),
+        ("blank-row", ""),
+        ("row-constraint", "district lies in the row's province"),
+        ("row-constraint", "province agrees with organization_name"),
+        ("missing-label", "required column"),
+        ("duplicate-label", "one column per field"),
+        ("source-error", ""),
+        ("missing-header", ""),
+        ("empty-table", ""),
+        ("personal-data", "no national id"),
+        ("duplicate-row", ""),
+        ("extra-label", ""),
+        ("repeated-header", ""),
+        ("unfilled-metadata", ""),
+        ("no-schema", ""),
+    ],
+)
+def test_every_kind_of_issue_has_a_thai_title_and_hint(kind: str, rule: str) -> None:
+    from pipeline.issues import Issue
+    from pipeline.pages import describe_issue
+
+    field = {"name": "amount", "title": "จำนวนเงิน", "type": "integer", "constraints": {"minimum": 0, "maximum": 9}}
+    text = describe_issue(Issue("error", kind, "an English message", field="amount", rule=rule), {"amount": field})
+    for part in ("title", "expected"):
+        assert re.search("[\u0e01-\u0e4e]", text[part]), (part, text)
+        assert "English" not in text[part] and kind not in text[part], (part, text)
+    assert re.search("[\u0e01-\u0e4e]", text["hint"]), text
