@@ -270,3 +270,55 @@ def test_every_kind_of_issue_has_a_thai_title_and_hint(kind: str, rule: str) -> 
         assert re.search("[\u0e01-\u0e4e]", text[part]), (part, text)
         assert "English" not in text[part] and kind not in text[part], (part, text)
     assert re.search("[\u0e01-\u0e4e]", text["hint"]), text
+
+
+# Kebab-case texts in modules that build issues with a computed type, which are not issue types
+NOT_ISSUE_TYPES = {"field-error"}  # validate.py: a Frictionless schema error it filters, never an Issue
+
+
+def emitted_issue_types() -> set[str]:
+    """Every issue type the pipeline can emit, read from its source: the type of each `Issue(...)`
+    written as text, and, in a module that passes a computed type, every kebab-case text in it."""
+    import ast
+
+    found: set[str] = set()
+    for path in sorted((REPO / "pipeline").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        computed = False
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or getattr(node.func, "id", getattr(node.func, "attr", "")) != "Issue":
+                continue
+            kind = node.args[1] if len(node.args) > 1 else next(k.value for k in node.keywords if k.arg == "type")
+            if isinstance(kind, ast.Constant):
+                found.add(kind.value)
+            elif path.name != "issues.py":  # issues.py only copies the type of issues it counts
+                computed = True
+        if computed:
+            found |= {
+                n.value
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str) and re.fullmatch(r"[a-z]+(-[a-z]+)+", n.value)
+            } - NOT_ISSUE_TYPES
+    return found
+
+
+def test_the_source_scan_finds_the_issue_types() -> None:
+    """The scan sees literal types (cells.py, read.py) and computed ones (validate.py's keys and findings)."""
+    found = emitted_issue_types()
+    assert {"formula-injection", "source-skipped", "primary-key", "foreign-key", "blank-row", "type-error"} <= found
+
+
+def test_every_issue_type_the_pipeline_emits_has_thai_wording() -> None:
+    """A new issue type without a Thai title, expected value and hint in messages.th.yaml fails here."""
+    import yaml
+
+    from pipeline.issues import Issue
+    from pipeline.pages import TEMPLATES, describe_issue
+
+    wording = yaml.safe_load((TEMPLATES / "messages.th.yaml").read_text(encoding="utf-8"))["types"]
+    missing = sorted(t for t in emitted_issue_types() if t not in wording)
+    assert not missing, f"no Thai wording in pipeline/templates/messages.th.yaml for: {', '.join(missing)}"
+    for kind in emitted_issue_types():
+        text = describe_issue(Issue("error", kind, "an English message"), {})
+        for part in ("title", "expected", "hint"):
+            assert re.search("[\u0e01-\u0e4e]", text[part]) and kind not in text[part], (kind, part, text)
