@@ -322,3 +322,49 @@ def test_every_issue_type_the_pipeline_emits_has_thai_wording() -> None:
         text = describe_issue(Issue("error", kind, "an English message"), {})
         for part in ("title", "expected", "hint"):
             assert re.search("[\u0e01-\u0e4e]", text[part]) and kind not in text[part], (kind, part, text)
+
+
+def test_a_district_field_is_charted_as_its_top_values_and_the_rest(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A field with `enum_from: districts` (~920 allowed values, dozens present) or any long list is
+    charted as its CHART_TOP most frequent values and one "อื่นๆ" bar for the rest; the fields with
+    few values present come first, and sums go by the first of them, not by the districts."""
+    from pipeline.pages import CHART_TOP
+
+    from .test_build_shapes import generated_rows, run
+
+    keyed, _expected = generated_rows(300, seed=5)
+    code, _out, err = run(tmp_path, keyed, capsys)
+    assert code == 0, err
+    folder = tmp_path / "pub" / "training"
+    with (folder / "records.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    districts = Counter(r["district"] for r in rows)
+    assert len(districts) > 3 * CHART_TOP, "the generated rows spread over many districts"
+    page = sections((tmp_path / "pub" / "index.html").read_text(encoding="utf-8"))["training"]
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
+    assert captions[0] == "จำนวนแถว ตามอบรมออนไลน์", captions  # two values present: first
+    assert "จำนวนแถว ตามอำเภอ/เขต" in captions and "ผลรวมงบประมาณ (บาท) ตามอบรมออนไลน์" in captions
+    figures = dict(zip(captions, page.split("<figcaption>")[1:], strict=True))
+    bars = re.findall(r"<title>(.*?): ([0-9,]+)</title>", figures["จำนวนแถว ตามอำเภอ/เขต"])
+    assert len(bars) == CHART_TOP + 1 and bars[-1][0] == "อื่นๆ"
+    top = districts.most_common()
+    assert {html.unescape(label) for label, _ in bars[:-1]} <= {d for d, _ in top}
+    assert [int(n.replace(",", "")) for _, n in bars[:-1]] == [n for _, n in top[:CHART_TOP]]
+    assert int(bars[-1][1].replace(",", "")) == sum(n for _, n in top[CHART_TOP:])
+
+
+def test_choose_charts_puts_few_valued_fields_first() -> None:
+    from pipeline.pages import FEW_VALUES, choose_charts
+
+    schema = {
+        "fields": [
+            {"name": "district", "type": "string", "constraints": {"enum": [f"d{i}" for i in range(920)]}},
+            {"name": "kind", "type": "string", "constraints": {"enum": ["a", "b", "c"]}},
+            {"name": "amount", "type": "number"},
+        ]
+    }
+    counted, summed = choose_charts(schema, {"district": FEW_VALUES + 1, "kind": 3})
+    assert [f["name"] for f in counted] == ["kind", "district"]
+    assert [(a["name"], c["name"]) for a, c in summed] == [("amount", "kind")]
+    counted, summed = choose_charts(schema, {"district": FEW_VALUES, "kind": 3})
+    assert [f["name"] for f in counted] == ["district", "kind"] and summed[0][1]["name"] == "district"
