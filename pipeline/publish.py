@@ -325,6 +325,41 @@ def _json_values(column: pa.Array) -> pa.Array:
     return pc.fill_null(text, "null")
 
 
+def plain_text(frame: pd.DataFrame, spec_schema: dict[str, Any]) -> pd.DataFrame:
+    """The published CSV's text (read as text, empty cells as "") as a typed store such as the
+    CKAN DataStore reads it: a missing value as "", numbers as plain decimals (the schema's
+    decimalChar, groupChar and bareNumber undone, every digit kept), booleans as true/false,
+    dates as ISO text. Other values unchanged. Read once per distinct value."""
+    schema = validate._frictionless_schema(spec_schema)
+    out = frame.copy()
+    for fl in schema.fields:
+        if fl.name not in out.columns:
+            continue
+        missing = set(fl.missing_values if fl.has_defined("missing_values") else schema.missing_values) | {""}
+        read = fl.create_value_reader()
+        typed = fl.type in ("integer", "number", "boolean", "date", "year")
+
+        def convert(
+            text: str, missing: set[str] = missing, read: Callable[[Any], Any] = read, typed: bool = typed
+        ) -> str:
+            if text in missing:
+                return ""
+            if not typed:
+                return text
+            value = read(text)
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, Decimal):
+                return format(value, "f")
+            if isinstance(value, dt.date):
+                return value.isoformat()
+            return text if value is None else str(value)
+
+        column = pa.array(out[fl.name].astype("str"), type=pa.string())
+        out[fl.name] = pd.Series(_per_distinct(column, convert).to_pylist(), index=out.index, dtype="str")
+    return out
+
+
 def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, Any]:
     """The published datapackage.json: the dataset descriptor, portal-only keys removed,
     the table with its inline schema, and every file with its byte size and sha256."""

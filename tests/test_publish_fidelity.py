@@ -138,6 +138,19 @@ def test_numbers_in_the_schemas_own_notation_are_published(tmp_path: Path, varia
             assert row["people"] == first_missing and record["people"] is None
         else:
             assert row["people"] == keyed_people and record["people"] == (n * 1000 + 7) == cell["people"]
+    # for a typed store (the DataStore): plain decimals, every digit, a missing cell empty
+    import pandas as pd
+
+    from pipeline.publish import plain_text
+
+    frame = pd.read_csv(folder / "sessions.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    plain = plain_text(
+        frame, json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))["resources"][0]["schema"]
+    )
+    expected_amounts = [format(v, "f") for v in values]
+    expected_amounts[2] = ""
+    assert plain["amount"].tolist() == expected_amounts
+    assert plain["people"].tolist() == ["" if n == 4 else str(n * 1000 + 7) for n in range(len(values))]
 
 
 ROUND_TRIP_FIELDS = [
