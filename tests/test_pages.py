@@ -368,3 +368,12 @@ def test_choose_charts_puts_few_valued_fields_first() -> None:
     assert [(a["name"], c["name"]) for a, c in summed] == [("amount", "kind")]
     counted, summed = choose_charts(schema, {"district": FEW_VALUES, "kind": 3})
     assert [f["name"] for f in counted] == ["district", "kind"] and summed[0][1]["name"] == "district"
+
+
+def test_the_canonical_number_rule_has_its_own_thai_title() -> None:
+    from pipeline.issues import Issue
+    from pipeline.pages import describe_issue
+
+    issue = Issue("error", "type-error", "not a finite number", field="amount", rule="canonical number")
+    text = describe_issue(issue, {"amount": {"name": "amount", "type": "number"}})
+    assert "NaN" in text["title"] and re.search("[\u0e01-\u0e4e]", text["hint"]), text
