@@ -12,6 +12,8 @@ PIPELINE      := $(PY) -m pipeline
 DATASET       ?=
 FROM          ?=
 ONLY          := $(foreach d,$(DATASET),--dataset "$(d)")
+# JOBS=n: datasets built side by side in n processes (default: the machine's cores)
+JOBS          ?= $(shell nproc 2>/dev/null || echo 1)
 PATHS         := --raw-dir "$(RAW_DIR)" --published-dir "$(PUBLISHED_DIR)" --reports-dir "$(REPORTS_DIR)" --schemas-dir "$(SCHEMAS_DIR)" $(ONLY)
 
 .DEFAULT_GOAL := build
@@ -22,8 +24,10 @@ CKAN_BASE     ?= $(CURDIR)/.ckan
 
 ROWS          ?= 100000
 BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
+MANY          ?= 200
+MANY_ROWS     ?= 3000
 
-.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push bench-stream
+.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push bench-many bench-stream
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -38,8 +42,8 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-build: $(VENV)/.installed ## build every dataset under RAW_DIR into PUBLISHED_DIR (default target; DATASET=name for one)
-	$(PIPELINE) build $(PATHS)
+build: $(VENV)/.installed ## build every dataset under RAW_DIR into PUBLISHED_DIR (default target; DATASET=name for one, JOBS=n processes)
+	$(PIPELINE) build $(PATHS) --jobs "$(JOBS)"
 
 validate: $(VENV)/.installed ## check every dataset, publish nothing
 	$(PIPELINE) validate $(PATHS)
@@ -79,6 +83,9 @@ bench-stream: $(VENV)/.installed-test ## a messy CSV export built in bounded mem
 
 bench-push: $(VENV)/.installed-test ## time a push to the local portal vs a bare DataStore insert loop (ROWS=100000)
 	$(PY) -m benchmarks.push --rows $(ROWS) --out benchmarks/results/bench-push-$(ROWS).json
+
+bench-many: $(VENV)/.installed-test ## MANY=200 generated datasets of MANY_ROWS=3000 rows: serial vs JOBS build, no-change rebuild
+	$(PY) -m benchmarks.many --bench --datasets $(MANY) --rows $(MANY_ROWS) --jobs "$(JOBS)" --out benchmarks/results/bench-many-$(MANY).json
 
 lint: $(VENV)/.installed-test ## ruff
 	$(VENV)/bin/ruff check pipeline tests benchmarks

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -114,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for another build on the same published folder (default: 300)",
     )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="build up to N datasets side by side in separate processes (default: 1; `make` passes the machine's cores)",
+    )
     p = sub.add_parser(
         "validate",
         help="check every dataset without publishing",
@@ -210,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         datasets=tuple(args.dataset),
         force=getattr(args, "force", False),
         lock_timeout=getattr(args, "lock_timeout", 300.0),
+        jobs=getattr(args, "jobs", 1),
         progress=Progress(enabled=not args.json and not getattr(args, "quiet", False)),
     )
     try:
@@ -363,12 +371,19 @@ def _new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def _bug_report(exc: BaseException) -> str:
     """Where the pipeline failed (source lines of its own code), without the exception's
     text: that text can quote a cell value, and cell values may be personal data."""
-    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)[-6:]))
+    kind, frames = run.bug_location(exc)
     return (
-        f"internal error ({type(exc).__name__}); this is a bug in the pipeline, not in your data. "
+        f"internal error ({kind}); this is a bug in the pipeline, not in your data. "
         "Please report it with these lines:\n" + frames.rstrip()
     )
 

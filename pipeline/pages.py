@@ -156,12 +156,18 @@ def _number(value: Any) -> int | float:
 
 
 NUMERIC = ("integer", "number")
+FEW_VALUES = 20  # a category with at most this many values present is charted whole; more: the top CHART_TOP
 
 
-def choose_charts(schema: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
+def choose_charts(
+    schema: dict[str, Any], present: dict[str, int] | None = None
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """Charts the schema supports, never a dataset's own wording: rows counted by each field with
-    a list of allowed values (an enum, the provinces) or a yes/no field, and each amount summed by
-    the first such field. Years and a one-field key are neither counted nor summed."""
+    a list of allowed values (an enum, the provinces, the ~920 districts) or a yes/no field, and
+    each amount summed by the first such field. `present`: how many distinct values each field
+    holds; fields with at most FEW_VALUES come first and sums go by the first of them (a field
+    with more is charted as its top CHART_TOP and "อื่นๆ"). Years and a one-field key are
+    neither counted nor summed."""
     key = schema.get("primaryKey") or []
     key = {key} if isinstance(key, str) else set(key) if len(key) == 1 else set()  # a part of a pair may repeat
     fields = schema["fields"]
@@ -174,6 +180,8 @@ def choose_charts(schema: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tu
             or (f.get("type", "string") == "string" and (f.get("constraints") or {}).get("enum"))
         )
     ]
+    many = {f["name"] for f in categories if (present or {}).get(f["name"], 0) > FEW_VALUES}
+    categories.sort(key=lambda f: f["name"] in many)  # stable: schema order within each group
     amounts = [
         f
         for f in fields
@@ -208,9 +216,11 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
     package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
     table = next(r for r in package["resources"] if isinstance(r.get("schema"), dict))
     schema = table["schema"]
-    counted, summed = choose_charts(schema)
-    columns = list(dict.fromkeys([f["name"] for f in counted] + [n for a, c in summed for n in (a["name"], c["name"])]))
-    columns = columns or [schema["fields"][0]["name"]]  # only the charted ones (or one, to count rows)
+    every_category = [
+        f for f in schema["fields"] if f.get("type") == "boolean" or (f.get("constraints") or {}).get("enum")
+    ]
+    amounts = [f for f in schema["fields"] if f.get("type") in NUMERIC]
+    columns = list(dict.fromkeys([f["name"] for f in (*every_category, *amounts)])) or [schema["fields"][0]["name"]]
     frame = pacsv.read_csv(
         folder / table["path"],
         parse_options=pacsv.ParseOptions(newlines_in_values=True),  # a quoted line break is text
@@ -218,15 +228,20 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
             include_columns=columns, column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False
         ),
     )
+    readers = _readers(schema)
+    categories = {f["name"]: _labels(frame[f["name"]], readers[f["name"]][0]) for f in every_category}
+    counted, summed = choose_charts(
+        schema, {name: int(pc.count_distinct(col).as_py()) for name, col in categories.items()}
+    )
     charts = []
     for f in counted:
-        counted_values = pc.value_counts(frame[f["name"]])
-        labels = [v or EMPTY_LABEL for v in counted_values.field("values").to_pylist()]
+        counted_values = pc.value_counts(categories[f["name"]])
+        labels = counted_values.field("values").to_pylist()
         counts = pd.Series(counted_values.field("counts").to_numpy(), index=labels)
         charts.append(_chart(f"จำนวนแถว ตาม{_title(f)}", counts))
     for amount, category in summed:
-        values = pd.to_numeric(pd.Series(frame[amount["name"]].to_pylist()), errors="coerce")
-        groups = pd.Series(frame[category["name"]].to_pylist()).replace("", EMPTY_LABEL)
+        values = pd.Series(_amounts(frame[amount["name"]], *readers[amount["name"]]), dtype="float64")
+        groups = pd.Series(categories[category["name"]].to_pylist())
         sums = values.groupby(groups, sort=False).sum(min_count=1).dropna()
         if len(sums):
             charts.append(_chart(f"ผลรวม{_title(amount)} ตาม{_title(category)}", sums, kind="sum"))
@@ -254,6 +269,36 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
         "primary_key": key,
         "fields": [{**f, "rules": field_rules(f, in_key=f["name"] in key)} for f in schema["fields"]],
     }
+
+
+def _readers(schema: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Each field's missing values and Frictionless's reader, as the table was validated with:
+    a value in the schema's own notation (decimalChar, groupChar, bareNumber) reads as its number."""
+    from pipeline.validate import _frictionless_schema
+
+    typed = _frictionless_schema(schema)
+    found = {}
+    for fl in typed.fields:
+        missing = fl.missing_values if fl.has_defined("missing_values") else typed.missing_values
+        found[fl.name] = (tuple(missing), fl.create_value_reader())
+    return found
+
+
+def _labels(column: pa.ChunkedArray, missing: tuple[str, ...]) -> pa.Array:
+    """The column's texts as chart labels: an empty or missing cell is "(ว่าง)"."""
+    column = column.combine_chunks()
+    empty = pc.is_in(column, value_set=pa.array(("", *missing), type=pa.string()))
+    return pc.if_else(empty, EMPTY_LABEL, column)
+
+
+def _amounts(column: pa.ChunkedArray, missing: tuple[str, ...], read: Any) -> list[float | None]:
+    """Each cell's number (None when missing), read once per distinct text."""
+    dictionary = pc.dictionary_encode(column.combine_chunks())
+    numbers = []
+    for text in dictionary.dictionary.to_pylist():
+        value = None if text in missing or text == "" else read(text)
+        numbers.append(None if value is None or isinstance(value, bool) else float(value))
+    return [None if code is None else numbers[code] for code in dictionary.indices.to_pylist()]
 
 
 def field_rules(f: dict[str, Any], in_key: bool = False) -> list[dict[str, Any]]:

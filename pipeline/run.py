@@ -5,12 +5,19 @@ Library entry points (`build`, `check`) used by the CLI and by tests; no printin
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
+import multiprocessing
+import pickle
 import shlex
+import traceback
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import filelock
 import pandas as pd
@@ -35,6 +42,7 @@ class Config:
     force: bool = False
     progress: Progress = QUIET
     lock_timeout: float = 300.0
+    jobs: int = 1  # datasets built side by side in this many processes
     stream_bytes: int | None = stream.STREAM_BYTES  # CSV input this large is built in bounded memory
 
 
@@ -110,6 +118,26 @@ def _skipped(config: Config, name: str) -> DatasetResult | None:
         file=name,
     )
     return DatasetResult(name, "skipped", Summary(name), [warning])
+
+
+class WorkerBug(Exception):
+    """A bug in a worker process, carried back to the parent with its kind and where it
+    happened, but without its text (which may quote a cell)."""
+
+    def __init__(self, kind: str, where: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.where = where
+
+    def __reduce__(self) -> tuple[type[WorkerBug], tuple[str, str]]:
+        return WorkerBug, (self.kind, self.where)
+
+
+def bug_location(exc: BaseException) -> tuple[str, str]:
+    """The kind of a bug and the last source lines it went through, never its message."""
+    if isinstance(exc, WorkerBug):
+        return exc.kind, exc.where
+    return type(exc).__name__, "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)[-6:]))
 
 
 def _failed(name: str, exc: BaseException) -> DatasetResult:
@@ -227,6 +255,14 @@ def input_fingerprint(spec: DatasetSpec, raw_dir: Path) -> str:
     for path in read.all_files(raw_dir / spec.name):  # files not read too: their warnings must show
         digest.update(path.relative_to(raw_dir).as_posix().encode() + b"\0")
         digest.update(publish.sha256_file(path).encode())
+    digest.update(_code_digest().encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The pipeline's own code, hashed once per process (the same for every dataset)."""
+    digest = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -297,9 +333,13 @@ def build(config: Config) -> list[DatasetResult]:
 
 
 def _build_locked(config: Config) -> list[DatasetResult]:
-    results: list[DatasetResult] = []
-    for name in dataset_names(config):
-        results.append(_skipped(config, name) or _guarded(name, lambda name=name: build_one(config, name)))
+    names = dataset_names(config)
+    if config.jobs > 1:
+        results = _build_side_by_side(config, names)
+    else:
+        results = [
+            _skipped(config, name) or _guarded(name, lambda name=name: build_one(config, name)) for name in names
+        ]
     if any(r.status == "published" for r in results) or _catalog_stale(config.published_dir):
         pages.write_catalog(config.published_dir)
     return results
@@ -325,6 +365,59 @@ def build_one(config: Config, name: str) -> DatasetResult:
         )
         result.status = "published"
         config.progress.done()
+    return result
+
+
+def _build_side_by_side(config: Config, names: list[str]) -> list[DatasetResult]:
+    """Datasets that need building go to `config.jobs` worker processes, each published
+    atomically as in a serial build; unchanged ones are recognised here without starting
+    any. The lock and the catalog page stay with this process."""
+    results: dict[str, DatasetResult] = {}
+    todo = []
+    for name in names:
+        done = _skipped(config, name) or _guarded(name, lambda name=name: _unchanged(config, name))
+        if done is None:
+            todo.append(name)
+        else:
+            results[name] = done
+    if len(todo) == 1:
+        results[todo[0]] = _guarded(todo[0], lambda: build_one(config, todo[0]))
+    elif todo:
+        # the settings without the progress display (a terminal stream stays here): workers are quiet
+        settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name != "progress"}
+        config.progress.step(f"building {len(todo)} datasets in {min(config.jobs, len(todo))} processes")
+        # forkserver, not fork: a forked copy of a process running Arrow's threads can deadlock
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pipeline.run"])
+        with ProcessPoolExecutor(max_workers=min(config.jobs, len(todo)), mp_context=context) as pool:
+            futures = {name: pool.submit(_build_in_worker, settings, name) for name in todo}
+            for name, future in futures.items():
+                # a worker that died (killed, out of memory) fails its datasets, not the others' results
+                results[name] = _guarded(name, future.result)
+        config.progress.done()
+    return [results[name] for name in names]
+
+
+def _unchanged(config: Config, name: str) -> DatasetResult | None:
+    spec = load_dataset(config.schemas_dir, name)
+    if is_up_to_date(spec, config, input_fingerprint(spec, config.raw_dir)):
+        return DatasetResult(name, "unchanged", Summary(name), published=config.published_dir / name)
+    return None
+
+
+def _build_in_worker(settings: dict[str, Any], name: str) -> DatasetResult:
+    """`build_one` in a worker process; what goes back to the parent must survive pickling."""
+    config = Config(**settings)
+    result = _guarded(name, lambda: build_one(config, name))
+    if result.bug is not None:
+        result.bug = WorkerBug(*bug_location(result.bug))
+    if result.error is not None:
+        try:
+            pickle.loads(pickle.dumps(result.error))
+        except Exception:  # noqa: BLE001 - an exception type that cannot cross processes
+            error = PipelineError(str(result.error))
+            error.exit_code = result.error.exit_code
+            result.error = error
     return result
 
 

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from pipeline import cells, headers, normalize, publish, read, validate
 from pipeline.dataset import DatasetSpec
@@ -483,44 +482,24 @@ class StreamedTable:
         return self.rows
 
     def stage(self, spec: DatasetSpec, staging: Path) -> dict[str, Path]:
-        """Write the published CSV sorted by the primary key, bucket by bucket (the JSON and
-        XLSX copies too when the table is small enough for them), and the descriptor."""
-        name = spec.resource["name"]
-        files = {"csv": staging / f"{name}.csv"}
-        small: list[pa.Table] = []
-        keep_small = self.rows <= publish.JSON_MAX_ROWS
-        with files["csv"].open("wb") as fh:
-            fh.write(b"\xef\xbb\xbf")
-            writer = None
-            for values in self._sorted():
-                table = publish.table_for_output(values, spec)
-                if writer is None:
-                    writer = pacsv.CSVWriter(
-                        fh, table.schema, write_options=pacsv.WriteOptions(quoting_style="needed", include_header=True)
-                    )
-                writer.write_table(table)
-                if keep_small:
-                    small.append(table)
-            if writer is None:
-                table = publish.table_for_output(
-                    pd.DataFrame({n: pd.Series([], dtype="str") for n in spec.field_names}), spec
-                )
-                pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed", include_header=True))
-                small.append(table)
-            else:
-                writer.close()
-        if keep_small:
-            table = pa.concat_tables(small) if small else None
-            if table is not None:
-                files["json"] = staging / f"{name}.json"
-                publish.write_json(table, files["json"])
-                if table.num_rows <= publish.XLSX_MAX_ROWS and not publish._too_long_for_excel(table):
-                    files["xlsx"] = staging / f"{name}.xlsx"
-                    publish.write_xlsx(table, spec, files["xlsx"])
+        """Write the published files: a table small enough for a JSON or XLSX copy is handed to
+        `publish.stage` whole; a larger one's CSV is written sorted by the primary key, bucket by
+        bucket (no copy at that size), then the descriptor."""
+        if self.rows <= max(publish.JSON_MAX_ROWS, publish.XLSX_MAX_ROWS):
+            parts = list(self._sorted())
+            whole = pd.concat(parts, ignore_index=True) if parts else self._empty(spec)
+            return publish.stage(spec, whole, staging)
+        files = {"csv": staging / f"{spec.resource['name']}.csv"}
+        tables = (publish.table_for_output(values, spec) for values in self._sorted())
+        publish.write_csv_parts(tables, spec.field_names, files["csv"], bare=publish.bare_fields(spec))
         descriptor = publish.package_descriptor(spec, files)
         files["datapackage"] = staging / "datapackage.json"
         files["datapackage"].write_text(json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return files
+
+    @staticmethod
+    def _empty(spec: DatasetSpec) -> pd.DataFrame:
+        return pd.DataFrame({n: pd.Series([], dtype="str") for n in spec.field_names})
 
     def _sorted(self) -> Iterator[pd.DataFrame]:
         """The rows in published order (stable by the sort key, as `publish.table_for_output`), a bucket at a time."""

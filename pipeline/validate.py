@@ -12,11 +12,13 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -40,17 +42,13 @@ CERTAIN_PATTERNS = {
     "number": r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?",
 }
 BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
-# Stricter than Frictionless, on purpose: the publish stage writes integer and number columns
-# as int64 / float64 (so that the XLSX and JSON copies hold numbers), which reads only these
-# forms. A value Frictionless accepts in another form (`+25`, `1_000`, `1,5` with decimalChar
-# ",", a declared missing value such as `-`) is refused as "type-error" with rule
-# "canonical <type>", naming the form to key; an empty cell is always fine.
-CANONICAL = {"integer": r"-?[0-9]{1,18}", "number": r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?"}
+# Stricter than Frictionless, on purpose: the publish stage writes each value as the text that was
+# validated (in the schema's own notation), and its JSON and Excel copies as numbers; a number
+# Frictionless reads as not finite (`NaN`, `INF`, `-Infinity`) is no JSON or Excel number, so it is
+# refused as "type-error" with rule "canonical number"; every other number and integer is published.
 CANONICAL_HINTS = {
-    "integer": "key the whole number in digits only (a leading minus allowed, at most 18 digits, no "
-    "separators): the published table stores it as a number; or leave the cell empty",
-    "number": "key the number in digits with a decimal point only (a leading minus allowed, no "
-    "separators): the published table stores it as a number; or leave the cell empty",
+    "number": "not a finite number (NaN or infinity): the JSON and Excel copies cannot hold it; key the number, "
+    "or leave the cell empty",
 }
 TYPE_HINTS = {
     "string": "not a valid {format}",
@@ -481,11 +479,13 @@ def _field_findings(table: NormalizedTable, plan: _Plan) -> tuple[pa.Array | pa.
             if rule == "tie":  # too close to a bound to decide in floating point: Frictionless decides
                 certain &= ~bad
     verdicts = _frictionless_verdicts(values, present & ~certain, plan.reader)
-    if f.type in CANONICAL:
-        canonical = _mask(pc.match_substring_regex(values, f"^(?:{CANONICAL[f.type]})$"))
-        unwritable = ~_mask(pc.equal(values, "")) & ~canonical
-        if "type" in verdicts:  # already a type error
-            unwritable &= ~verdicts["type"]
+    if f.type in CANONICAL_HINTS:  # only texts the fast path did not vouch for can read as NaN or infinity
+        unwritable = np.zeros(len(values), dtype=bool)
+        rows = np.flatnonzero(present & ~certain & ~verdicts.get("type", np.zeros(len(values), dtype=bool)))
+        for row, cell in zip(rows.tolist(), values.take(pa.array(rows, type=pa.int64())).to_pylist(), strict=True):
+            number = plan.value(cell)
+            if isinstance(number, Decimal | float):
+                unwritable[row] = not (number.is_finite() if isinstance(number, Decimal) else math.isfinite(number))
         flag(unwritable, "type-error", f"canonical {f.type}", CANONICAL_HINTS[f.type])
     for rule, bad in verdicts.items():
         if rule == "type":

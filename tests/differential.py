@@ -7,7 +7,8 @@ blank-row) name no field, as in Frictionless. Used by tests/test_differential.py
 
 from __future__ import annotations
 
-import re
+import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +267,7 @@ def frictionless_errors(schema: dict[str, Any], rows: list[list[str]]) -> set[tu
 def comparable(own: set[tuple[int, str, str, str]]) -> set[tuple[int, str, str]]:
     """Our findings less those where we differ from Frictionless on purpose (documented in
     pipeline/validate.py): uniqueKeys (a v2 rule Frictionless 5 does not check), and numbers
-    in a form the publish stage cannot write as numbers (rule "canonical <type>")."""
+    the JSON and Excel copies cannot hold (rule "canonical number": NaN, infinity)."""
     return {
         (row, field, kind)
         for row, field, kind, rule in own
@@ -274,23 +275,28 @@ def comparable(own: set[tuple[int, str, str, str]]) -> set[tuple[int, str, str]]
     }
 
 
-CANONICAL = {"integer": re.compile(r"-?[0-9]{1,18}"), "number": re.compile(r"-?[0-9]+(?:\.[0-9]+)?")}
-
-
 def expected_canonical(
     schema: dict[str, Any], rows: list[list[str]], reference: set[tuple[int, str, str]]
 ) -> set[tuple[int, str, str]]:
-    """Where we must be stricter than Frictionless: a non-empty integer or number cell not in
-    plain digits (its own regex here), unless Frictionless already calls it a type error or
-    the row blank."""
+    """Where we must be stricter than Frictionless: a number cell Frictionless reads (not a missing
+    value) as NaN or an infinity, unless Frictionless already calls it a type error or the row blank."""
+    from frictionless import Schema
+
     blank = {row for row, _, kind in reference if kind == "blank-row"}
+    typed = Schema.from_descriptor(schema)
     found = set()
     for n, field in enumerate(schema["fields"]):
-        if field["type"] not in CANONICAL:
+        if field["type"] != "number":
             continue
+        fl = typed.get_field(field["name"])
+        missing = fl.missing_values if fl.has_defined("missing_values") else typed.missing_values
+        read = fl.create_value_reader()
         for row, cells in enumerate(rows, start=2):
             text = cells[n]
-            plain = not text or CANONICAL[field["type"]].fullmatch(text)
-            if not plain and row not in blank and (row, field["name"], "type-error") not in reference:
+            value = None if text in missing else read(text)
+            infinite = isinstance(value, Decimal | float) and not (
+                value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+            )
+            if infinite and row not in blank and (row, field["name"], "type-error") not in reference:
                 found.add((row, field["name"], "type-error"))
     return found

@@ -223,21 +223,70 @@ def test_schema_problems_accepts_the_schemas_frictionless_accepts(case: tuple[di
     assert schema_problems(case[0], ["", "table"]) == []
 
 
+def published_rows(config: Config) -> tuple[list[dict[str, str]], list[dict], bool]:
+    """(the published CSV's rows as text, the JSON copy's records with exact numbers, whether
+    `frictionless validate` passes the published datapackage.json)."""
+    import csv
+    from decimal import Decimal
+
+    folder = config.published_dir / "training"
+    with (folder / "sessions.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    records = json.loads((folder / "sessions.json").read_text(encoding="utf-8"), parse_float=Decimal)
+    check = subprocess.run(
+        [sys.executable, "-m", "frictionless", "validate", "--json", str(folder / "datapackage.json")],
+        capture_output=True,
+        text=True,
+    )
+    return rows, records, check.returncode == 0 and json.loads(check.stdout)["valid"] is True
+
+
 @pytest.mark.parametrize(
-    ("field", "text"),
-    [("participants", "1_000"), ("participants", "+25"), ("participants", "-"), ("participants", "9" * 20)],
+    ("field", "text", "published", "value"),
+    [
+        ("participants", "1_000", "1_000", 1000),
+        ("participants", "+25", "+25", 25),
+        ("participants", "-", "", None),  # a declared missing value: written as the first one, ""
+        ("participants", "9" * 20, "9" * 20, int("9" * 20)),
+        ("budget", "1234567890.123456789", "1234567890.123456789", "1234567890.123456789"),
+        ("budget", "0.1", "0.1", "0.1"),
+        ("budget", "15000.50", "15000.50", "15000.50"),
+        ("budget", "1e3", "1e3", "1E+3"),
+    ],
 )
-def test_a_number_frictionless_reads_but_the_table_cannot_store_is_an_error_not_a_crash(
-    tmp_path: Path, field: str, text: str
+def test_numbers_are_published_digit_for_digit_as_validated(
+    tmp_path: Path, field: str, text: str, published: str, value: object
 ) -> None:
-    """Frictionless reads `+25`, `1_000`, a declared missing value `-` and a 20-digit integer;
-    the published table stores integers as 64-bit numbers, so these are refused by cell
-    (exit 1), not published, and never crash the publish stage (exit 70)."""
+    """What Frictionless accepted is what is published: `1234567890.123456789` is not cut to a
+    float's 17 digits, a 20-digit integer is not refused, `+25` is not rewritten; the JSON copy
+    holds the same number (every digit), and `frictionless validate` passes the package."""
+    from decimal import Decimal
+
     rows = copy.deepcopy(TRAINING_ROWS)
     rows[1][rows[0].index(field)] = text
     config = training_workspace(tmp_path, TRAINING_SCHEMA, rows)
     result = build(config)[0]
-    assert [(i.cell, i.type, i.rule) for i in result.errors] == [("D2", "type-error", "canonical integer")]
+    assert result.status == "published", [i.line() for i in result.errors]
+    csv_rows, records, valid = published_rows(config)
+    first = next(i for i, r in enumerate(csv_rows) if r["session_date"] == "2021-03-15" and r["province"] == "ชลบุรี")
+    assert csv_rows[first][field] == published
+    expected = Decimal(value) if isinstance(value, str) else value
+    assert records[first][field] == expected and type(records[first][field]) is type(expected)
+    if isinstance(value, str):
+        assert str(records[first][field]) == value, "the JSON number keeps every digit"
+    assert valid
+
+
+@pytest.mark.parametrize("text", ["NaN", "-Infinity", "inf"])
+def test_a_number_the_copies_cannot_hold_is_an_error_not_a_crash(tmp_path: Path, text: str) -> None:
+    """Frictionless reads NaN and infinities as numbers; JSON and Excel have no such number, so
+    they are refused by cell (exit 1, rule "canonical number"), never a crash at publish (exit 70)."""
+    rows = copy.deepcopy(TRAINING_ROWS)
+    rows[1][rows[0].index("budget")] = text
+    config = training_workspace(tmp_path, TRAINING_SCHEMA, rows)
+    result = build(config)[0]
+    found = {(i.cell, i.type, i.rule) for i in result.errors}
+    assert ("E2", "type-error", "canonical number") in found and {cell for cell, _, _ in found} == {"E2"}
     assert not (config.published_dir / "training").exists()
     args = ["build", "--raw-dir", str(config.raw_dir), "--published-dir", str(config.published_dir)]
     args += ["--reports-dir", str(config.reports_dir), "--schemas-dir", str(config.schemas_dir)]

@@ -13,8 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline import cells
 from pipeline.cli import main
-from pipeline.dataset import GENERIC_KEYS, REFERENCE_ENUMS, TOP_LEVEL_KEYS, load_dataset
+from pipeline.dataset import FORMULA_POLICIES, GENERIC_KEYS, REFERENCE_ENUMS, TOP_LEVEL_KEYS, load_dataset
 from pipeline.errors import ConfigError
 from pipeline.normalizers import REGISTRY
 
@@ -223,8 +224,22 @@ def test_malformed_yaml_is_a_config_error(tmp_path: Path, text: str) -> None:
         load_dataset(schemas, "records")
 
 
-def test_formulas_key_is_accepted(tmp_path: Path) -> None:
-    load_dataset(make_schemas(tmp_path, with_field("amount", normalize="number", formulas="refuse")), "records")
+@pytest.mark.parametrize("policy", FORMULA_POLICIES)
+def test_formulas_key_is_accepted(tmp_path: Path, policy: str) -> None:
+    spec = load_dataset(make_schemas(tmp_path, with_field("record_id", formulas=policy)), "records")
+    assert next(f for f in spec.fields if f.name == "record_id").formulas == policy
+
+
+@pytest.mark.parametrize("policy", ["escpae", "Refuse", "", None, True, ["escape"]])
+def test_unknown_formulas_policy_is_refused_at_load(tmp_path: Path, policy: Any) -> None:
+    """Caught when the dataset is loaded (exit 2, every allowed value named), not when its rows are processed."""
+    message = load_error(tmp_path, with_field("record_id", formulas=policy))
+    assert "field 'record_id'" in message and f"unknown formulas policy {policy!r}" in message
+    assert "allowed: refuse, escape, allow" in message
+
+
+def test_formula_policies_are_those_the_cell_guard_knows() -> None:
+    assert FORMULA_POLICIES == cells.POLICIES
 
 
 def test_the_committed_dataset_loads(tmp_path: Path) -> None:
@@ -307,6 +322,7 @@ def test_generated_wrong_settings_are_config_errors(tmp_path: Path, data: st.Dat
         assert f"field {field!r}" in str(exc) or "wait on each other" in str(exc)
         return
     assert key in allowed, f"unknown key {key!r} was accepted"
+    assert key != "formulas" or value in FORMULA_POLICIES, f"formulas: {value!r} was accepted"
 
 
 @pytest.mark.parametrize(

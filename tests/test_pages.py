@@ -270,3 +270,110 @@ def test_every_kind_of_issue_has_a_thai_title_and_hint(kind: str, rule: str) -> 
         assert re.search("[\u0e01-\u0e4e]", text[part]), (part, text)
         assert "English" not in text[part] and kind not in text[part], (part, text)
     assert re.search("[\u0e01-\u0e4e]", text["hint"]), text
+
+
+# Kebab-case texts in modules that build issues with a computed type, which are not issue types
+NOT_ISSUE_TYPES = {"field-error"}  # validate.py: a Frictionless schema error it filters, never an Issue
+
+
+def emitted_issue_types() -> set[str]:
+    """Every issue type the pipeline can emit, read from its source: the type of each `Issue(...)`
+    written as text, and, in a module that passes a computed type, every kebab-case text in it."""
+    import ast
+
+    found: set[str] = set()
+    for path in sorted((REPO / "pipeline").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        computed = False
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or getattr(node.func, "id", getattr(node.func, "attr", "")) != "Issue":
+                continue
+            kind = node.args[1] if len(node.args) > 1 else next(k.value for k in node.keywords if k.arg == "type")
+            if isinstance(kind, ast.Constant):
+                found.add(kind.value)
+            elif path.name != "issues.py":  # issues.py only copies the type of issues it counts
+                computed = True
+        if computed:
+            found |= {
+                n.value
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str) and re.fullmatch(r"[a-z]+(-[a-z]+)+", n.value)
+            } - NOT_ISSUE_TYPES
+    return found
+
+
+def test_the_source_scan_finds_the_issue_types() -> None:
+    """The scan sees literal types (cells.py, read.py) and computed ones (validate.py's keys and findings)."""
+    found = emitted_issue_types()
+    assert {"formula-injection", "source-skipped", "primary-key", "foreign-key", "blank-row", "type-error"} <= found
+
+
+def test_every_issue_type_the_pipeline_emits_has_thai_wording() -> None:
+    """A new issue type without a Thai title, expected value and hint in messages.th.yaml fails here."""
+    import yaml
+
+    from pipeline.issues import Issue
+    from pipeline.pages import TEMPLATES, describe_issue
+
+    wording = yaml.safe_load((TEMPLATES / "messages.th.yaml").read_text(encoding="utf-8"))["types"]
+    missing = sorted(t for t in emitted_issue_types() if t not in wording)
+    assert not missing, f"no Thai wording in pipeline/templates/messages.th.yaml for: {', '.join(missing)}"
+    for kind in emitted_issue_types():
+        text = describe_issue(Issue("error", kind, "an English message"), {})
+        for part in ("title", "expected", "hint"):
+            assert re.search("[\u0e01-\u0e4e]", text[part]) and kind not in text[part], (kind, part, text)
+
+
+def test_a_district_field_is_charted_as_its_top_values_and_the_rest(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A field with `enum_from: districts` (~920 allowed values, dozens present) or any long list is
+    charted as its CHART_TOP most frequent values and one "อื่นๆ" bar for the rest; the fields with
+    few values present come first, and sums go by the first of them, not by the districts."""
+    from pipeline.pages import CHART_TOP
+
+    from .test_build_shapes import generated_rows, run
+
+    keyed, _expected = generated_rows(300, seed=5)
+    code, _out, err = run(tmp_path, keyed, capsys)
+    assert code == 0, err
+    folder = tmp_path / "pub" / "training"
+    with (folder / "records.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    districts = Counter(r["district"] for r in rows)
+    assert len(districts) > 3 * CHART_TOP, "the generated rows spread over many districts"
+    page = sections((tmp_path / "pub" / "index.html").read_text(encoding="utf-8"))["training"]
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page)
+    assert captions[0] == "จำนวนแถว ตามอบรมออนไลน์", captions  # two values present: first
+    assert "จำนวนแถว ตามอำเภอ/เขต" in captions and "ผลรวมงบประมาณ (บาท) ตามอบรมออนไลน์" in captions
+    figures = dict(zip(captions, page.split("<figcaption>")[1:], strict=True))
+    bars = re.findall(r"<title>(.*?): ([0-9,]+)</title>", figures["จำนวนแถว ตามอำเภอ/เขต"])
+    assert len(bars) == CHART_TOP + 1 and bars[-1][0] == "อื่นๆ"
+    top = districts.most_common()
+    assert {html.unescape(label) for label, _ in bars[:-1]} <= {d for d, _ in top}
+    assert [int(n.replace(",", "")) for _, n in bars[:-1]] == [n for _, n in top[:CHART_TOP]]
+    assert int(bars[-1][1].replace(",", "")) == sum(n for _, n in top[CHART_TOP:])
+
+
+def test_choose_charts_puts_few_valued_fields_first() -> None:
+    from pipeline.pages import FEW_VALUES, choose_charts
+
+    schema = {
+        "fields": [
+            {"name": "district", "type": "string", "constraints": {"enum": [f"d{i}" for i in range(920)]}},
+            {"name": "kind", "type": "string", "constraints": {"enum": ["a", "b", "c"]}},
+            {"name": "amount", "type": "number"},
+        ]
+    }
+    counted, summed = choose_charts(schema, {"district": FEW_VALUES + 1, "kind": 3})
+    assert [f["name"] for f in counted] == ["kind", "district"]
+    assert [(a["name"], c["name"]) for a, c in summed] == [("amount", "kind")]
+    counted, summed = choose_charts(schema, {"district": FEW_VALUES, "kind": 3})
+    assert [f["name"] for f in counted] == ["district", "kind"] and summed[0][1]["name"] == "district"
+
+
+def test_the_canonical_number_rule_has_its_own_thai_title() -> None:
+    from pipeline.issues import Issue
+    from pipeline.pages import describe_issue
+
+    issue = Issue("error", "type-error", "not a finite number", field="amount", rule="canonical number")
+    text = describe_issue(issue, {"amount": {"name": "amount", "type": "number"}})
+    assert "NaN" in text["title"] and re.search("[\u0e01-\u0e4e]", text["hint"]), text

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchmarks import big_csv
-from pipeline import stream
+from pipeline import publish, stream
 from pipeline.run import Config, DatasetResult, build, check
 
 from .conftest import DATASET, HEADER, SCHEMAS, entry, write_csv
@@ -84,8 +84,13 @@ def test_check_streams_too(tmp_path: Path, small_batches: None) -> None:
     _assert_same(tmp_path, memory, streamed)
 
 
-def test_escaped_formulas_are_capped_over_the_whole_table(tmp_path: Path, small_batches: None) -> None:
-    """`formulas: escape`: the first 200 cells named over all batches, the rest counted, values escaped."""
+def test_escaped_formulas_are_capped_over_the_whole_table(
+    tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`formulas: escape`: the first 200 cells named over all batches, the rest counted, values escaped;
+    a table above the JSON copy's size is written bucket by bucket, byte for byte as in memory."""
+    monkeypatch.setattr(publish, "JSON_MAX_ROWS", 5_000)
+    monkeypatch.setattr(publish, "XLSX_MAX_ROWS", 5_000)
     schemas = tmp_path / "schemas"
     shutil.copytree(SCHEMAS, schemas)
     fields = schemas / DATASET / "fields.yaml"
@@ -97,6 +102,11 @@ def test_escaped_formulas_are_capped_over_the_whole_table(tmp_path: Path, small_
     memory, streamed = _build_both(tmp_path / "raw", tmp_path, schemas)
     assert memory.status == "published"
     assert any(i.type == "formula-escaped" and i.message.startswith("… and 300 more") for i in memory.issues)
+    assert sorted(p.name for p in (tmp_path / "pub-memory" / DATASET).iterdir()) == [
+        ".build-fingerprint",
+        "datapackage.json",
+        "entries.csv",
+    ]
     _assert_same(tmp_path, memory, streamed)
 
 
