@@ -221,30 +221,16 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
     ]
     amounts = [f for f in schema["fields"] if f.get("type") in NUMERIC]
     columns = list(dict.fromkeys([f["name"] for f in (*every_category, *amounts)])) or [schema["fields"][0]["name"]]
-    frame = pacsv.read_csv(
-        folder / table["path"],
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),  # a quoted line break is text
-        convert_options=pacsv.ConvertOptions(
-            include_columns=columns, column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False
-        ),
-    )
     readers = _readers(schema)
-    categories = {f["name"]: _labels(frame[f["name"]], readers[f["name"]][0]) for f in every_category}
-    counted, summed = choose_charts(
-        schema, {name: int(pc.count_distinct(col).as_py()) for name, col in categories.items()}
-    )
+    rows, counts, sums = _tallies(folder / table["path"], columns, every_category, amounts, readers)
+    counted, summed = choose_charts(schema, {name: len(found) for name, found in counts.items()})
     charts = []
     for f in counted:
-        counted_values = pc.value_counts(categories[f["name"]])
-        labels = counted_values.field("values").to_pylist()
-        counts = pd.Series(counted_values.field("counts").to_numpy(), index=labels)
-        charts.append(_chart(f"จำนวนแถว ตาม{_title(f)}", counts))
+        charts.append(_chart(f"จำนวนแถว ตาม{_title(f)}", pd.Series(counts[f["name"]], dtype="int64")))
     for amount, category in summed:
-        values = pd.Series(_amounts(frame[amount["name"]], *readers[amount["name"]]), dtype="float64")
-        groups = pd.Series(categories[category["name"]].to_pylist())
-        sums = values.groupby(groups, sort=False).sum(min_count=1).dropna()
-        if len(sums):
-            charts.append(_chart(f"ผลรวม{_title(amount)} ตาม{_title(category)}", sums, kind="sum"))
+        found = {label: total for label, total in sums[amount["name"], category["name"]].items() if total == total}
+        if found:
+            charts.append(_chart(f"ผลรวม{_title(amount)} ตาม{_title(category)}", pd.Series(found), kind="sum"))
     publishers = [c.get("title") for c in package.get("contributors", []) if c.get("role") == "publisher"]
     licence = (package.get("licenses") or [{}])[0]
     changed = dt.datetime.fromtimestamp((folder / table["path"]).stat().st_mtime, tz=dt.UTC).strftime("%Y-%m-%d")
@@ -256,7 +242,7 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
         "title": package.get("title", package["name"]),
         "description": package.get("description", ""),
         "table_title": table.get("title", ""),
-        "rows": frame.num_rows,
+        "rows": rows,
         "organization": publishers[0] if publishers else "",
         "license": licence.get("title") or licence.get("name", ""),
         "sources": [s.get("title", "") for s in package.get("sources", []) if s.get("title")],
@@ -269,6 +255,53 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
         "primary_key": key,
         "fields": [{**f, "rules": field_rules(f, in_key=f["name"] in key)} for f in schema["fields"]],
     }
+
+
+CATALOG_BLOCK_BYTES = 16 << 20  # the published CSV is tallied a block at a time: memory stays flat
+
+
+def _tallies(
+    path: Path,
+    columns: list[str],
+    categories: list[dict[str, Any]],
+    amounts: list[dict[str, Any]],
+    readers: dict[str, tuple[tuple[str, ...], Any]],
+) -> tuple[int, dict[str, dict[str, int]], dict[tuple[str, str], dict[str, float]]]:
+    """(rows, each category's row count per label, each amount's sum per label of each category),
+    read batch by batch (a ten-million-row table is never held whole). Labels come in order of
+    first appearance; a label whose amounts are all missing sums to NaN."""
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=CATALOG_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),  # a quoted line break is text
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns, column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False
+        ),
+    )
+    rows = 0
+    counts: dict[str, dict[str, int]] = {f["name"]: {} for f in categories}
+    sums: dict[tuple[str, str], dict[str, float]] = {(a["name"], f["name"]): {} for a in amounts for f in categories}
+    for batch in reader:
+        rows += batch.num_rows
+        labels = {
+            f["name"]: _labels(pa.chunked_array([batch.column(f["name"])]), readers[f["name"]][0]) for f in categories
+        }
+        for name, found in counts.items():
+            tallied = pc.value_counts(labels[name])
+            for label, n in zip(tallied.field("values").to_pylist(), tallied.field("counts").to_pylist(), strict=True):
+                found[label] = found.get(label, 0) + n
+        for amount in amounts:
+            values = pd.Series(
+                _amounts(pa.chunked_array([batch.column(amount["name"])]), *readers[amount["name"]]), dtype="float64"
+            )
+            for (name, category), found in sums.items():
+                if name != amount["name"]:
+                    continue
+                partial = values.groupby(pd.Series(labels[category].to_pylist()), sort=False).sum(min_count=1)
+                for label, total in partial.items():
+                    before = found.get(label, float("nan"))
+                    found[label] = total if before != before else before if total != total else before + total
+    return rows, counts, sums
 
 
 def _readers(schema: dict[str, Any]) -> dict[str, tuple[tuple[str, ...], Any]]:

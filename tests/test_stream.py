@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchmarks import big_csv
-from pipeline import publish, stream
+from pipeline import pages, publish, stream
 from pipeline.run import Config, DatasetResult, build, check
 
 from .conftest import DATASET, HEADER, SCHEMAS, entry, write_csv
@@ -137,3 +137,18 @@ def test_only_large_utf8_csv_input_streams(tmp_path: Path) -> None:
     xlsx_named_csv = folder / "c.csv"
     xlsx_named_csv.write_bytes(b"PK\x03\x04" + b"\0" * 64)
     assert not stream.wanted([utf8, xlsx_named_csv], {}, 0)
+
+
+def test_catalog_page_tallies_the_published_csv_block_by_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalog's charts count a ten-million-row CSV a block at a time: a page tallied in
+    4 KB blocks is the page tallied in one block."""
+    raw = tmp_path / "raw"
+    big_csv.write(raw / DATASET / "export.csv", 3_000, errors=0.0, seed=3, messy=0.02)
+    config = Config(raw, tmp_path / "pub", tmp_path / "rep", SCHEMAS)
+    [result] = build(config)
+    assert result.status == "published"
+    whole = (tmp_path / "pub" / "index.html").read_bytes()
+    assert "จำนวนแถว".encode() in whole
+    monkeypatch.setattr(pages, "CATALOG_BLOCK_BYTES", 4096)
+    pages.write_catalog(tmp_path / "pub")
+    assert (tmp_path / "pub" / "index.html").read_bytes() == whole
