@@ -200,13 +200,16 @@ def process(
         for found_issues, rows, rank in validate.cell_findings(table):
             located.append((found_issues, rows + offset, rank))
         personal.append((number, validate.personal_data(table)))
-        for name in thin_names:
-            thin[name].append(pa.array(table.values[name], type=pa.string(), from_pandas=True))
+        kept: dict[str, pa.Array] = {}
+        for name in thin_names:  # large_string: pandas' str columns wrap it without a copy
+            kept[name] = pa.array(table.values[name], type=pa.large_string(), from_pandas=True)
+            thin[name].append(kept[name])
         for name in fallback:
             if name in table.cleaned.columns:
-                thin_cleaned.setdefault(name, []).append(
-                    pa.array(table.cleaned[name], type=pa.string(), from_pandas=True)
-                )
+                text = pa.array(table.cleaned[name], type=pa.large_string(), from_pandas=True)
+                if name in kept and text.equals(kept[name]):
+                    text = kept[name]  # the same buffers: a key keyed as published costs nothing twice
+                thin_cleaned.setdefault(name, []).append(text)
         kept_sheets.append(table.sheet_index)
         kept_rows.append(table.row_numbers)
         result.spill.write(_text_table(table.values, table.row_numbers))
@@ -216,8 +219,8 @@ def process(
         checked.append((0, cells.check_values(_batch_table(spec, sheets, 0, None))))
     result.spill.close()
     result.rows = offset
-    values = pd.DataFrame({n: pd.Series(_joined(thin[n]), dtype="str") for n in thin_names})
-    cleaned = pd.DataFrame({n: pd.Series(_joined(a), dtype="str") for n, a in thin_cleaned.items()})
+    values = pd.DataFrame({n: pd.Series(_joined(thin.pop(n)), dtype="str") for n in thin_names})
+    cleaned = pd.DataFrame({n: pd.Series(_joined(thin_cleaned.pop(n)), dtype="str") for n in list(thin_cleaned)})
     sheet_index = np.concatenate(kept_sheets) if kept_sheets else np.zeros(0, np.int32)
     row_numbers = np.concatenate(kept_rows) if kept_rows else np.zeros(0, np.int64)
     whole = NormalizedTable(values, cleaned, sheet_index, row_numbers, sheets, spec)
@@ -444,7 +447,7 @@ def _batch_table(
 
 
 def _joined(arrays: list[pa.Array]) -> pa.ChunkedArray:
-    return pa.chunked_array(arrays, type=pa.string())
+    return pa.chunked_array(arrays, type=pa.large_string())
 
 
 def _duplicates(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
