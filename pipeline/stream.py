@@ -16,6 +16,7 @@ column are capped over the whole table.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
@@ -24,6 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +48,24 @@ BUCKET_ROWS = 500_000  # published rows written per sorted bucket
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit row hashes
 _COUNT = re.compile(r"^… and ([0-9,]+) more")  # a warning that counts those not listed
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_LIBC = _libc()
+
+
+def _trim() -> None:
+    """Give the heap glibc keeps after a batch back to the system: without it the freed pages of
+    one batch stay in the process and the peak grows with the number of batches."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def wanted(files: list[Path], options: dict[str, str], stream_bytes: int | None) -> bool:
@@ -167,6 +187,7 @@ def process(
     del hashes
     dup, originals = _duplicates(h1, h2)
     del h1, h2
+    _trim()
     if dup.any():
         sheet_index = np.concatenate([np.full(len(numbers[i]), sheet_of_batch[i], np.int32) for i in live])
         everything = NormalizedTable(
@@ -215,6 +236,7 @@ def process(
         result.spill.write(_text_table(table.values, table.row_numbers))
         offset += len(table.values)
         del table
+        _trim()
     if not start:  # no rows: the checks still run once (a field's bad `formulas` policy is an error)
         checked.append((0, cells.check_values(_batch_table(spec, sheets, 0, None))))
     result.spill.close()
@@ -227,6 +249,7 @@ def process(
     located.extend(validate.cross_row_findings(whole))
     result.keys = values[result.sort_key]
     del whole, cleaned, values, thin, thin_cleaned
+    _trim()
 
     position = {f.name: i for i, f in enumerate(spec.fields)}
     issues.extend(
@@ -302,6 +325,7 @@ def _first_pass(
         frame = pd.concat([values, table.cleaned.add_prefix(CLEANED)], axis=1)
         one.batches.append(spill.write(_text_table(frame, table.row_numbers)))
         del table, values, frame, batch
+        _trim()
     if one.sheet is None:
         one.issues.append(
             Issue("error", "missing-header", "no sheet with a header row of known column names", file=one.display)
@@ -534,3 +558,5 @@ class StreamedTable:
             table = table.take(pc.sort_indices(table, [("\0rank", "ascending")]))
             bucket.path.unlink()
             yield table.drop_columns(["\0rank"]).to_pandas()
+            del table
+            _trim()
