@@ -257,7 +257,9 @@ def _dataset_view(folder: Path) -> dict[str, Any]:
     }
 
 
-CATALOG_BLOCK_BYTES = 16 << 20  # the published CSV is tallied a block at a time: memory stays flat
+# the published CSV is tallied a block at a time, in this thread: memory stays flat (threads
+# reading ahead held 1 GB more at ten million rows), and one thread is faster here (11.7 s vs 18.8 s)
+CATALOG_BLOCK_BYTES = 4 << 20
 
 
 def _tallies(
@@ -272,7 +274,7 @@ def _tallies(
     first appearance; a label whose amounts are all missing sums to NaN."""
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=CATALOG_BLOCK_BYTES),
+        read_options=pacsv.ReadOptions(block_size=CATALOG_BLOCK_BYTES, use_threads=False),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),  # a quoted line break is text
         convert_options=pacsv.ConvertOptions(
             include_columns=columns, column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False
