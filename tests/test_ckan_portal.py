@@ -470,3 +470,28 @@ def test_a_table_keyed_on_another_column_is_rebuilt_and_synced_row_for_row(
     assert "table rebuilt" in store["detail"]
     assert table_on_portal(admin, keyless) == table_published(keyless)
     assert cli_json("plan", keyless.root, capsys)["pending"] == 0
+
+
+def test_a_schema_s_own_notation_reaches_the_datastore_as_values(tmp_path: Path, admin: ckan.Portal) -> None:
+    """`1.234,5` under decimalChar ",", `ใช่` under trueValues and `-` as the missing value are
+    published as keyed; the typed DataStore gets the values they spell, and a re-push sends nothing."""
+    suffix = uuid.uuid4().hex[:8]
+    rows = [["A1", "1.234,5", "7", "ใช่"], ["A2", "-", "-", "ไม่ใช่"], ["A3", "0,25", "1200", "-"]]
+    g = Generated(tmp_path, f"gen-notation-{suffix}", f"test-org-{suffix}", "notation", rows)
+    try:
+        ckan.push(ckan.Portal(CKAN_URL, portal_token(), retry_seconds=5), g.published, g.schemas, dry_run=False)
+        resource = admin.call("package_show", id=g.name)["resources"][0]
+        records = admin.call("datastore_search", resource_id=resource["id"], sort="code")["records"]
+        got = [(r["code"], r["amount"], r["count"], r["open"]) for r in records]
+        assert [(c, None if a is None else Decimal(str(a)), n, o) for c, a, n, o in got] == [
+            ("A1", Decimal("1234.5"), 7, True),
+            ("A2", None, None, False),
+            ("A3", Decimal("0.25"), 1200, None),
+        ]
+        again = ckan.Portal(CKAN_URL, portal_token(), retry_seconds=5)
+        ckan.push(again, g.published, g.schemas, dry_run=False)
+        assert again.writes == []
+    finally:
+        for action, ident in (("dataset_purge", g.name), ("organization_purge", g.org)):
+            with contextlib.suppress(Exception):
+                admin.call(action, id=ident)

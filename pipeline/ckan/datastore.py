@@ -15,6 +15,7 @@ from typing import Any
 import ckanapi
 import pandas as pd
 
+from pipeline import publish
 from pipeline.ckan import xloader
 from pipeline.ckan.change import Change
 from pipeline.ckan.connection import Portal, _validation_text
@@ -48,8 +49,20 @@ def datastore_fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
 def published_rows(path: Path, schema: dict[str, Any]) -> pd.DataFrame:
     """The published CSV as text, keyed by the primary key."""
     names = [f["name"] for f in schema["fields"]]
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")
-    return frame[names]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", engine="pyarrow")[names]
+    # a schema's own notation (1.234,5 / ฿1234 / "-" for missing) is undone for the typed DataStore
+    return publish.plain_text(frame, schema) if _own_notation(schema) else frame
+
+
+NOTATION_KEYS = ("decimalChar", "groupChar", "bareNumber", "trueValues", "falseValues", "missingValues", "format")
+
+
+def _own_notation(schema: dict[str, Any]) -> bool:
+    """Whether any value may be spelt otherwise than the DataStore reads it (plain CSV text
+    needs no conversion, and converting a million distinct numbers costs seconds)."""
+    if schema.get("missingValues", [""]) != [""]:
+        return True
+    return any(k in f for f in schema["fields"] for k in NOTATION_KEYS)
 
 
 def row_hashes(frame: pd.DataFrame) -> pd.Series:
