@@ -75,7 +75,7 @@ class Site:
         self.rows = [entry(f"E-{i:03d}", org=f"อบต.ทดสอบ{i}", title=f"ระบบบริการ {i}") for i in range(1, 26)]
 
     def build(self) -> None:
-        write_xlsx(self.raw / self.name / "entries.xlsx", {"ผลงาน": [HEADER, *self.rows]})
+        write_xlsx(self.raw / self.name / "contest.xlsx", {"ผลงาน": [HEADER, *self.rows]})
         results = build(Config(self.raw, self.published, self.root / "reports", self.schemas))
         assert results[0].status in ("published", "unchanged"), [i.line() for i in results[0].issues]
 
@@ -298,17 +298,17 @@ def test_a_link_inside_the_dataset_folder_is_still_pushed(site: Site) -> None:
     folder = site.published / site.name
     (folder / "copy.json").symlink_to(folder / "entries.json")
     package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
-    package["resources"].append({**package["resources"][2], "path": "copy.json"})
+    package["resources"].append({**package["resources"][2], "path": "copy.json", "name": "copy", "title": "สำเนา"})
     (folder / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False), encoding="utf-8")
     site.push()
-    assert "copy.json" in {r["name"] for r in site.package()["resources"]}
+    assert "copy.json" in {r["url"].rsplit("/", 1)[-1] for r in site.package()["resources"]}
 
 
 @pytest.mark.parametrize("spelling", ["{name}/", "./{name}", "./{name}/"])
 def test_dataset_option_takes_the_folder_as_typed_or_completed(
     site: Site, spelling: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_xlsx(site.raw / site.name / "entries.xlsx", {"ผลงาน": [HEADER, *site.rows]})
+    write_xlsx(site.raw / site.name / "contest.xlsx", {"ผลงาน": [HEADER, *site.rows]})
     paths = ["--published-dir", str(site.published), "--schemas-dir", str(site.schemas)]
     build_args = ["build", "-q", "--raw-dir", str(site.raw), "--reports-dir", str(site.root / "reports"), *paths]
     assert main([*build_args, "--dataset", spelling.format(name=site.name)]) == 0
