@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 
@@ -467,3 +468,46 @@ def test_a_table_keyed_on_another_column_is_rebuilt_and_synced_row_for_row(
     assert "table rebuilt" in store["detail"]
     assert table_on_portal(admin, keyless) == table_published(keyless)
     assert cli_json("plan", keyless.root, capsys)["pending"] == 0
+
+
+def test_a_first_load_in_several_batches_equals_the_csv(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV is read and sent a few rows at a time, several batches in flight: every row once."""
+    from pipeline.ckan import datastore
+
+    monkeypatch.setattr(datastore, "INSERT_BATCH", 4)
+    monkeypatch.setattr(datastore, "READ_BLOCK", 2048)  # Arrow parses a few rows at a time too
+    monkeypatch.setenv("CKAN_XLOADER_COPY", "0")
+    monkeypatch.setenv(datastore.PARALLEL_SWITCH, "3")
+    site.build()
+    portal = site.fresh_portal()
+    site.push(portal)
+    assert portal.writes.count("datastore_upsert") == 7  # 25 rows, 4 at a time
+    local = pd.read_csv(site.published / site.name / "entries.csv", dtype=str, keep_default_na=False)
+    rows = site.rows_on_portal()
+    assert sorted(rows) == sorted(local["entry_id"])
+    for want in local.to_dict(orient="records"):
+        have = rows[want["entry_id"]]
+        assert want["project_title"] == have["project_title"] and want["organization_name"] == have["organization_name"]
+    again = site.fresh_portal()
+    site.push(again)
+    assert again.writes == []
+
+
+def test_a_change_diffed_in_batches_sends_only_the_changed_rows(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Diffed against the previous file a few rows at a time: two changed rows far apart go in
+    one batch, nothing else is sent."""
+    from pipeline.ckan import datastore
+
+    site.build()
+    site.push()
+    monkeypatch.setattr(datastore, "READ_BLOCK", 2048)
+    site.rows[1] = entry("E-002", org="อบต.ทดสอบ2", title="ระบบที่แก้ไขแล้ว ก")
+    site.rows[22] = entry("E-023", org="อบต.ทดสอบ23", title="ระบบที่แก้ไขแล้ว ข")
+    site.build()
+    portal = site.fresh_portal()
+    changes = site.push(portal)
+    store = next(c for c in changes if c.kind == "datastore")
+    assert store.counts == {"insert": 0, "update": 2, "delete": 0}
+    assert portal.writes.count("datastore_upsert") == 1
+    rows = site.rows_on_portal()
+    assert rows["E-002"]["project_title"] == "ระบบที่แก้ไขแล้ว ก" and rows["E-023"]["project_title"] == "ระบบที่แก้ไขแล้ว ข"
