@@ -213,7 +213,7 @@ def _sync_datastore(
         )
         return
     info = None
-    if resource is not None and xloader.present(portal):
+    if resource is not None and xloader.present(portal) and not _skipped_by_xloader(resource, res):
         xloader.wait(portal, resource["id"])  # a load xloader is still running would race the comparison
     if resource is not None and resource.get("datastore_active"):
         info = portal.show("datastore_info", id=resource["id"])
@@ -274,9 +274,17 @@ def _sync_datastore(
     _send_rows(portal, rid, res, names, plan.inserts, "insert", INSERT_BATCH)
     # the table is now complete for this file: mark it (the last write of the load)
     # (with xloader, `hash` goes back to the sha256 in the same write: a COPY load leaves its md5 there)
+    if xloader.present(portal):  # its job must have seen the md5 (and skipped) before `hash` changes
+        xloader.wait(portal, rid)
     portal.call(
         "resource_patch", id=rid, **{DATASTORE_MARK: digest, **({"hash": digest} if xloader.present(portal) else {})}
     )
+
+
+def _skipped_by_xloader(resource: dict[str, Any], res: FileResource) -> bool:
+    """A new table for a file this push uploaded with its md5 as `hash`: xloader's job on it skips,
+    so the load need not wait for it (its download of the file runs beside the load)."""
+    return not resource.get("datastore_active") and resource.get("hash") == xloader.md5_file(res.path)
 
 
 def _pg_type(datastore_type: str) -> str:
@@ -438,24 +446,31 @@ def _send_rows(
     if not len(positions):
         return
 
-    def send(records: orjson.Fragment) -> None:
+    def send(records: orjson.Fragment, count: bool | str) -> None:
+        call = {"resource_id": rid, "records": records, "force": True, "calculate_record_count": count}
         try:  # insert is ~2x faster than upsert in CKAN, which upserts row by row
-            portal.call("datastore_upsert", resource_id=rid, records=records, method=method, force=True)
+            portal.call("datastore_upsert", method=method, **call)
         except ckanapi.ValidationError as exc:
             if method != "insert" or "duplicate key" not in str(exc):
                 raise PortalError(f"the DataStore refused rows of {res.name}: {_validation_text(exc)}") from None
             # rows an interrupted earlier push sent after we looked: make the batch idempotent
-            portal.call("datastore_upsert", resource_id=rid, records=records, method="upsert", force=True)
+            portal.call("datastore_upsert", method="upsert", **call)
 
     workers = max(1, int(os.environ.get(PARALLEL_SWITCH, PARALLEL)))
+    batches = _selected(res.path, names, positions, size)
+    ahead = next(batches, None)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         flying: list[Future[None]] = []
-        for frame in _selected(res.path, names, positions, size):
+        for frame in batches:
             if len(flying) >= workers:  # bounded: at most `workers` batches wait in memory
                 flying.pop(0).result()
-            flying.append(pool.submit(send, _records_json(frame)))
+            # no record count per batch: CKAN would queue a count job for each (its default)
+            flying.append(pool.submit(send, _records_json(ahead), False))
+            ahead = frame
         for future in flying:
             future.result()
+    if ahead is not None:  # the last batch, alone: the portal counts the table's rows once, now
+        send(_records_json(ahead), "background" if len(positions) <= size else True)
 
 
 def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
