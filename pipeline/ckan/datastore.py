@@ -87,8 +87,11 @@ def csv_batches(path: Path, names: list[str], rows: int = INSERT_BATCH) -> Itera
             yield _text_frame(pa.Table.from_batches(held, schema=reader.schema))
 
 
+_ARROW_TEXT = {pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}  # pandas' "str", kept in Arrow
+
+
 def _text_frame(table: pa.Table) -> pd.DataFrame:
-    return table.to_pandas().astype("str")
+    return table.to_pandas(types_mapper=_ARROW_TEXT.get).astype("str")  # no Python object per cell on the way
 
 
 def csv_columns(path: Path) -> list[str]:

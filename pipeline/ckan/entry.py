@@ -18,7 +18,7 @@ from pipeline.ckan.resources import _resources_by_name, _sync_resource, by_file_
 from pipeline.ckan.rules import fit_portal
 from pipeline.errors import ConfigError, PortalError
 
-SCAN_BATCH = 200_000  # rows the PDPA guard scans at a time
+SCAN_BATCH = 50_000  # rows the PDPA guard scans at a time
 
 
 def sync(
