@@ -203,8 +203,11 @@ class Portal:
         """An upload streamed from disk as it is sent (requests would build the whole multipart body in
         memory: twice a million-row file); fields as ckanapi sends them, answered as its calls are."""
         fields: dict[str, Any] = {k: str(v) for k, v in data.items() if v is not None}
-        for name, fh in files.items():
-            fields[name] = (Path(getattr(fh, "name", name)).name, fh, "application/octet-stream")
+        for name, part in files.items():  # a file object, or requests' (file name, file object[, type])
+            if isinstance(part, tuple):
+                fields[name] = (part[0], part[1], part[2] if len(part) > 2 else "application/octet-stream")
+            else:
+                fields[name] = (Path(getattr(part, "name", name)).name, part, "application/octet-stream")
         body = MultipartEncoder(fields=fields)
         url = f"{self.url}/api/action/{action}"
         headers = {
