@@ -54,6 +54,7 @@ class SheetGrid:
     sheet: str  # sheet name; "" for CSV
     cells: pd.DataFrame  # columns: 0-based column index; values: str ("" for empty)
     row_numbers: np.ndarray  # 1-based spreadsheet row (CSV: record number) of each row
+    reader: str = "csv"  # "fastexcel" (Arrow, the fast path) or "calamine" (cell by cell) for a sheet
 
 
 def raw_files(raw_dir: Path) -> list[Path]:
@@ -207,14 +208,16 @@ def _read_xlsx(
             del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
             grid = _fast_grid(batch, layouts.get(name), progress)
             del batch
+            reader_used = "fastexcel"
             if grid is None:
                 grid = _calamine_grid(path, name, progress)
+                reader_used = "calamine"
         except (ReadError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             raise ReadError(f"{display_name} › {name}: cannot read sheet: {_short(exc)}") from exc
         cells, row_numbers = grid
-        yield SheetGrid(display_name, name, cells, row_numbers)
+        yield SheetGrid(display_name, name, cells, row_numbers, reader_used)
 
 
 def _fast_grid(
