@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import ctypes
 import datetime as dt
 import io
 import zipfile
@@ -206,8 +207,10 @@ def _read_xlsx(
                 continue
             batch = sheet.to_arrow()
             del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
+            _return_freed_memory()
             grid = _fast_grid(batch, layouts.get(name), progress)
             del batch
+            _return_freed_memory()
             reader_used = "fastexcel"
             if grid is None:
                 grid = _calamine_grid(path, name, progress)
@@ -258,6 +261,25 @@ def _fast_grid(
     if merged and len(cells):
         cells = _fill_vertical_merges(cells, row_numbers, merged)
     return cells, row_numbers
+
+
+def _return_freed_memory() -> None:
+    """Give the heap calamine freed back to the system (glibc keeps it otherwise): Arrow allocates
+    from its own pool (mimalloc) and would not reuse it, so the sheet's cells and the tables made
+    after them would add up in the process's peak memory."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_LIBC = _glibc()
 
 
 def _calamine_grid(path: Path, name: str, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:

@@ -129,7 +129,10 @@ class SheetScan:
         valued = np.ones(len(at), dtype=bool)  # a tag cut by the block's end counts as holding a value
         valued[inside] = a[closing[end[inside]] - 1] != 0x2F  # "/>": a cell with nothing in it
         if valued.any():
-            self.value_cols = [min(self.value_cols[0], int(col[valued].min())), max(self.value_cols[1], int(col[valued].max()))]
+            self.value_cols = [
+                min(self.value_cols[0], int(col[valued].min())),
+                max(self.value_cols[1], int(col[valued].max())),
+            ]
         row = np.zeros(len(at), dtype=np.int64)
         more[:] = True
         while more.any():
