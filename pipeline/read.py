@@ -202,13 +202,21 @@ def _read_xlsx(
     for name in reader.sheet_names:
         try:
             progress.step(printable(f"reading {display_name} › {name}"))
-            sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
-            if sheet.visible != "visible":
+            layout = layouts.get(name)
+            if layout is None or layout.visible is None:  # visibility unknown: fastexcel tells, lazily
+                sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
+                if sheet.visible != "visible":
+                    continue
+                batch = sheet.to_arrow()
+                del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
+            elif not layout.visible:
                 continue
-            batch = sheet.to_arrow()
-            del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
+            else:
+                # eager: straight to Arrow from calamine's borrowing reader (shared strings are not
+                # copied into every cell), so the parsed sheet takes a third less memory
+                batch = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0, eager=True)
             _return_freed_memory()
-            grid = _fast_grid(batch, layouts.get(name), progress)
+            grid = _fast_grid(batch, layout, progress)
             del batch
             _return_freed_memory()
             reader_used = "fastexcel"

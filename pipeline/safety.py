@@ -10,6 +10,7 @@ bounded memory, so a refusal comes within seconds.
 
 from __future__ import annotations
 
+import html
 import queue
 import re
 import threading
@@ -50,6 +51,7 @@ class SheetLayout:
     # a number fastexcel would write differently from python-calamine: more than 8 decimals
     # (it rounds to 9), an exponent (1.5E-10 -> "0"), or 16 digits and more (beyond a float)
     exact_numbers: bool = False
+    visible: bool | None = None  # from workbook.xml (None: not known, ask the reader)
 
 
 class SheetScan:
@@ -210,11 +212,13 @@ def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
                 f"{display_name}: refused: it would expand to {declared:,} bytes (limit {MAX_TOTAL_BYTES:,})"
             )
         names = _sheet_names(archive)
+        hidden = _hidden_sheets(archive)
         layouts = {}
         for member in members:
             label = names.get(member.filename, member.filename)
             layout = _check_member(archive, member, display_name, label)
             if member.filename in names:
+                layout.visible = label not in hidden
                 layouts[label] = layout
         return layouts
 
@@ -240,8 +244,23 @@ def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
     for m in re.finditer(rb'<sheet\b[^>]*?name="([^"]*)"[^>]*?r:id="([^"]+)"', book):
         target = targets.get(m.group(2).decode(), "")
         path = target.lstrip("/") if target.startswith("/") else "xl/" + target
-        names[path] = m.group(1).decode("utf-8")
+        names[path] = html.unescape(m.group(1).decode("utf-8"))
     return names
+
+
+def _hidden_sheets(archive: zipfile.ZipFile) -> set[str]:
+    """Names of the sheets workbook.xml marks hidden or very hidden (`state="hidden"`)."""
+    try:
+        book = archive.read("xl/workbook.xml")
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError):
+        return set()
+    hidden = set()
+    for tag in re.finditer(rb"<(?:\w+:)?sheet\b[^>]*>", book):
+        name = re.search(rb'\sname="([^"]*)"', tag.group(0))
+        state = re.search(rb'\sstate="([^"]*)"', tag.group(0))
+        if name and state and state.group(1) != b"visible":
+            hidden.add(html.unescape(name.group(1).decode("utf-8")))
+    return hidden
 
 
 def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_name: str, label: str) -> SheetLayout:
