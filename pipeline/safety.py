@@ -62,7 +62,6 @@ class SheetScan:
     took longer than decompressing: every tag starts with "<".)"""
 
     REF_START = int(np.frombuffer(b' r="', dtype=np.uint32)[0])
-    VALUE_START = int(np.frombuffer(b"v>", dtype=np.uint16)[0])
     FORMULA_START = (int(np.frombuffer(b"<f", dtype=np.uint16)[0]), int(np.frombuffer(b":f", dtype=np.uint16)[0]))
 
     def __init__(self) -> None:
@@ -106,8 +105,9 @@ class SheetScan:
         a = np.frombuffer(xml + b"\0" * 64, dtype=np.uint8)
         if not self.formulas:
             self.formulas = self._has_formula(a, n)
+        closing = np.flatnonzero(a[:n] == 0x3E)  # every ">": ends of tags, and where values start
         if not self.long_numbers:
-            self.long_numbers = self._has_long_number(a, n)
+            self.long_numbers = self._has_long_number(a, closing)
         starts = []
         for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
             words = (n - 3 - offset) // 4
@@ -125,8 +125,7 @@ class SheetScan:
             more &= (ch >= 0x41) & (ch <= 0x5A)
             col = np.where(more, col * 26 + ch - 0x40, col)
             at = at + more
-        closing = np.flatnonzero(a[:n] == 0x3E)  # the ">" that ends each reference's tag
-        end = np.searchsorted(closing, at)
+        end = np.searchsorted(closing, at)  # the ">" that ends each reference's tag
         inside = end < len(closing)
         valued = np.ones(len(at), dtype=bool)  # a tag cut by the block's end counts as holding a value
         valued[inside] = a[closing[end[inside]] - 1] != 0x2F  # "/>": a cell with nothing in it
@@ -145,39 +144,38 @@ class SheetScan:
         self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
         self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
 
-    def _has_long_number(self, a: np.ndarray, n: int) -> bool:
+    def _has_long_number(self, a: np.ndarray, closing: np.ndarray) -> bool:
         """A cell value (what follows "v>") of 16 digits and more, with 9 decimals and more, or
         with a negative exponent (1.5E-10). Only values are looked at: a page margin of
         0.511811023622047 (LibreOffice writes one into every sheet) is no cell. A false alarm
         only sends the sheet to python-calamine (slower, same cells)."""
-        digit = (a >= 0x30) & (a <= 0x39)
-        for offset in (0, 1):
-            words = a[offset : offset + 2 * ((n - offset) // 2)].view(np.uint16)
-            at = np.flatnonzero(words == self.VALUE_START) * 2 + offset + 2
-            if not len(at):
-                continue
-            at = at + (a[at] == 0x2D)  # a minus sign
-            lead = np.zeros(len(at), dtype=np.int64)
-            run = np.ones(len(at), dtype=bool)
-            for k in range(16):
-                run &= digit[at + k]
-                lead += run
-            if run.any():  # 16 digits before any point: beyond what a float holds exactly
-                return True
-            at = at + lead
-            point = a[at] == 0x2E
-            decimals = np.zeros(len(at), dtype=np.int64)
-            run = point.copy()
-            for k in range(1, 10):
-                run &= digit[at + k]
-                decimals += run
-            if (decimals >= 9).any():  # fastexcel rounds to 9 decimals
-                return True
-            at = at + np.where(point, decimals + 1, 0)
-            exponent = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & digit[at + 2] & (lead > 0)
-            if exponent.any():
-                return True
-        return False
+
+        def digit(at: np.ndarray) -> np.ndarray:
+            return (a[at] >= 0x30) & (a[at] <= 0x39)
+
+        at = closing[a[closing - 1] == 0x76] + 1  # after "v>" (also "</v>", where no digit follows)
+        if not len(at):
+            return False
+        at = at + (a[at] == 0x2D)  # a minus sign
+        lead = np.zeros(len(at), dtype=np.int64)
+        run = np.ones(len(at), dtype=bool)
+        for k in range(16):
+            run &= digit(at + k)
+            lead += run
+        if run.any():  # 16 digits before any point: beyond what a float holds exactly
+            return True
+        at = at + lead
+        point = a[at] == 0x2E
+        decimals = np.zeros(len(at), dtype=np.int64)
+        run = point.copy()
+        for k in range(1, 10):
+            run &= digit(at + k)
+            decimals += run
+        if (decimals >= 9).any():  # fastexcel rounds to 9 decimals
+            return True
+        at = at + np.where(point, decimals + 1, 0)
+        exponent = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & digit(at + 2) & (lead > 0)
+        return bool(exponent.any())
 
     def _has_formula(self, a: np.ndarray, n: int) -> bool:
         """`<f` or `<x:f` followed by ">", " " or "/": a formula element (checked exactly later)."""

@@ -77,3 +77,25 @@ def test_cells_that_hold_nothing_do_not_move_the_columns(tmp_path: Path) -> None
     assert np.array_equal(grid.row_numbers, slow_rows)
     assert grid.reader == "fastexcel"
     assert list(grid.cells.columns)[0] == 1  # column B: nothing is in column A
+
+
+@pytest.mark.parametrize(
+    ("xml", "long"),
+    [
+        (b'<c r="A1"><v>2564</v></c><pageMargins left="0.7" header="0.511811023622047"/>', False),
+        (b'<x:c r="A1"><x:v>4.51119775197299</x:v></x:c>', True),
+        (b'<c r="A1" t="n"><v>-0.000001</v></c>', False),
+        (b'<c r="A1" t="n"><v>1E-10</v></c>', True),
+    ],
+)
+def test_only_cell_values_send_a_sheet_to_the_exact_reader(xml: bytes, long: bool) -> None:
+    """LibreOffice writes page margins with 15 decimals into every sheet: not a cell, so not a
+    reason to leave the fast path; a cell value with more decimals than fastexcel keeps is."""
+    from pipeline.safety import SheetScan
+
+    for cut in range(len(xml) + 1):
+        scan = SheetScan()
+        scan.feed(xml[:cut])
+        scan.feed(xml[cut:])
+        scan.close()
+        assert scan.long_numbers is long, cut
