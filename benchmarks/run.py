@@ -133,7 +133,7 @@ def writer_matrix(data: Path, rows: int, seed: int, repeat: int, names: list[str
             continue
         path = data / f"writers-{rows}-{seed}-v{GENERATOR_VERSION}.{WRITERS_VERSION}" / name / DATASET / "contest.xlsx"
         if not path.exists():
-            print(f"generating {path.relative_to(REPO)} …", flush=True)
+            print(f"generating {path} …", flush=True)
             t = time.perf_counter()
             cmd = [PY, "-m", "benchmarks.writers", name, "--rows", str(rows), "--seed", str(seed), "--out", str(path)]
             subprocess.run(cmd, cwd=REPO, check=True)

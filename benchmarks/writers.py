@@ -3,7 +3,8 @@
 Each writer lays out the XML its own way: Excel (and xlsxwriter, which copies Excel's layout)
 writes a `<dimension>` element and shared strings; xlsxwriter's constant-memory mode and
 openpyxl's write-only mode write inline strings, and write-only mode no `<dimension>`;
-pandas goes through openpyxl; LibreOffice writes its own styles and spans. The reader must
+pandas writes through its default engine (xlsxwriter when installed, else openpyxl), header in
+row 1; LibreOffice writes its own styles, spans and page margins. The reader must
 take its fast path on every one of them (`benchmarks/run.py` measures it, `tests/test_writers.py`
 checks every cell against the cell-by-cell reader).
 
@@ -92,7 +93,7 @@ def openpyxl_write_only(path: Path, data: Iterable[Row]) -> None:
 
 
 def pandas_to_excel(path: Path, data: Iterable[Row]) -> None:
-    """`DataFrame.to_excel` with pandas' default engine for .xlsx, header in row 1."""
+    """`DataFrame.to_excel` with pandas' default engine for .xlsx (xlsxwriter when installed), header in row 1."""
     import pandas as pd
 
     frame = pd.DataFrame([[None if v == "" else v for v in row] for row in data], columns=HEADER, dtype=object)
