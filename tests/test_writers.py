@@ -99,3 +99,21 @@ def test_only_cell_values_send_a_sheet_to_the_exact_reader(xml: bytes, long: boo
         scan.feed(xml[cut:])
         scan.close()
         assert scan.long_numbers is long, cut
+
+
+def test_a_sheet_name_with_markup_characters_takes_the_fast_path(tmp_path: Path) -> None:
+    """workbook.xml escapes `&` and `<` in sheet names: the layout is found under the name as shown."""
+    import xlsxwriter
+
+    path = tmp_path / "amp.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    visible, hidden = book.add_worksheet("ผลงาน & <สรุป>"), book.add_worksheet("ซ่อน & ไว้")
+    for r, row in enumerate([list(writers.HEADER), *sample()[:5]]):
+        visible.write_row(r, 0, [v for v in row if not isinstance(v, dt.date | dt.time)])
+        hidden.write_row(r, 0, ["x"])
+    hidden.hide()
+    book.close()
+    grids = read.read_file(path, path.name)
+    assert [(g.sheet, g.reader) for g in grids] == [("ผลงาน & <สรุป>", "fastexcel")]
+    slow_cells, _ = read._calamine_grid(path, "ผลงาน & <สรุป>", read.QUIET)
+    pd.testing.assert_frame_equal(grids[0].cells, slow_cells)
