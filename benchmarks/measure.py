@@ -1,6 +1,7 @@
 """One measurement, run in its own process by benchmarks/run.py (so peak memory is its own).
 
     python -m benchmarks.measure read-calamine FILE.xlsx
+    python -m benchmarks.measure same-cells FILE.xlsx    # the pipeline's reader vs cell-by-cell calamine
     python -m benchmarks.measure candidate RAW_DIR OUT.csv     # rows as normalized, before validation
     python -m benchmarks.measure frictionless FILE.csv ERRORS.json
     python -m benchmarks.measure own FILE.csv ERRORS.json
@@ -40,6 +41,25 @@ def read_calamine(path: str) -> None:
         for row in book.get_sheet_by_name(name).iter_rows():
             cells += len(row)
     print(json.dumps({"cells": cells}))
+
+
+def same_cells(path: str) -> None:
+    """Which path the pipeline's reader took for each sheet, and whether every cell it read is
+    what python-calamine reads cell by cell (the reference)."""
+    from pipeline import read
+
+    sheets = []
+    for grid in read.read_file(Path(path), Path(path).name):
+        cells, rows = read._calamine_grid(Path(path), grid.sheet, read.QUIET)
+        same = grid.cells.equals(cells) and list(grid.cells.columns) == list(cells.columns)
+        sheets.append(
+            {
+                "sheet": grid.sheet,
+                "reader": grid.reader,
+                "identical": bool(same and np.array_equal(grid.row_numbers, rows)),
+            }
+        )
+    print(json.dumps({"sheets": sheets}, ensure_ascii=False))
 
 
 def candidate(raw_dir: str, out: str) -> None:
@@ -149,6 +169,10 @@ def own_errors(path: str, out: str) -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"read-calamine": read_calamine, "candidate": candidate, "frictionless": frictionless_errors, "own": own_errors}[
-        command
-    ](*args)
+    {
+        "read-calamine": read_calamine,
+        "same-cells": same_cells,
+        "candidate": candidate,
+        "frictionless": frictionless_errors,
+        "own": own_errors,
+    }[command](*args)

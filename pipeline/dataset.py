@@ -302,6 +302,9 @@ def _top_level_problems(mapping: dict[str, Any]) -> list[str]:
     return problems
 
 
+NUMBER_NOTATION = ("decimalChar", "groupChar")
+
+
 def _field_problems(name: str, extra: dict[str, Any], schema_fields: dict[str, Any], names: list[Any]) -> list[str]:
     """What is wrong with the settings of one field (empty when nothing)."""
     problems = []
@@ -315,6 +318,16 @@ def _field_problems(name: str, extra: dict[str, Any], schema_fields: dict[str, A
     for key in extra:
         if key not in allowed:
             problems.append(f"unknown option {key!r} for normalize: {kind}; allowed: {', '.join(allowed)}")
+
+    notation = {k: v for k, v in (schema_fields.get(name) or {}).items() if k in NUMBER_NOTATION}
+    if kind in ("number", "integer") and notation.get("decimalChar", ".") != ".":
+        # the normalizer reads Thai notation (1,234.50) and writes plain numbers: under the schema's
+        # own notation, "1200.50" would be published and read back as 120050 (a value changed silently)
+        problems.append(
+            f"normalize: {kind} writes plain numbers (1234.50) but the Table Schema gives the field its own notation "
+            f"({', '.join(f'{k}: {v!r}' for k, v in notation.items())}); use normalize: text to keep the values as "
+            "keyed in that notation, or drop those keys to publish plain numbers"
+        )
 
     def is_field(value: Any) -> bool:
         return isinstance(value, str) and value in schema_fields and value != name

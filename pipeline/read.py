@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import ctypes
 import datetime as dt
 import hashlib
 import io
@@ -57,6 +58,7 @@ class SheetGrid:
     sheet: str  # sheet name; "" for CSV
     cells: pd.DataFrame  # columns: 0-based column index; values: str ("" for empty)
     row_numbers: np.ndarray  # 1-based spreadsheet row (CSV: record number) of each row
+    reader: str = "csv"  # "fastexcel" (Arrow, the fast path) or "calamine" (cell by cell) for a sheet
 
 
 def raw_files(raw_dir: Path) -> list[Path]:
@@ -225,21 +227,33 @@ def _read_xlsx(
     for name in reader.sheet_names:
         try:
             progress.step(printable(f"reading {display_name} › {name}"))
-            sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
-            if sheet.visible != "visible":
+            layout = layouts.get(name)
+            if layout is None or layout.visible is None:  # visibility unknown: fastexcel tells, lazily
+                sheet = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0)
+                if sheet.visible != "visible":
+                    continue
+                batch = sheet.to_arrow()
+                del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
+            elif not layout.visible:
                 continue
-            batch = sheet.to_arrow()
-            del sheet  # the parsed cells (in Rust memory) go before the Arrow copies are made
-            grid = _fast_grid(batch, layouts.get(name), progress)
+            else:
+                # eager: straight to Arrow from calamine's borrowing reader (shared strings are not
+                # copied into every cell), so the parsed sheet takes a third less memory
+                batch = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0, eager=True)
+            _return_freed_memory()
+            grid = _fast_grid(batch, layout, progress)
             del batch
+            _return_freed_memory()
+            reader_used = "fastexcel"
             if grid is None:
                 grid = _calamine_grid(path, name, progress)
+                reader_used = "calamine"
         except (ReadError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
             raise ReadError(f"{display_name} › {name}: cannot read sheet: {_short(exc)}") from exc
         cells, row_numbers = grid
-        yield SheetGrid(display_name, name, cells, row_numbers)
+        yield SheetGrid(display_name, name, cells, row_numbers, reader_used)
 
 
 def _fast_grid(
@@ -280,6 +294,25 @@ def _fast_grid(
     if merged and len(cells):
         cells = _fill_vertical_merges(cells, row_numbers, merged)
     return cells, row_numbers
+
+
+def _return_freed_memory() -> None:
+    """Give the heap calamine freed back to the system (glibc keeps it otherwise): Arrow allocates
+    from its own pool (mimalloc) and would not reuse it, so the sheet's cells and the tables made
+    after them would add up in the process's peak memory."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_LIBC = _glibc()
 
 
 def _calamine_grid(path: Path, name: str, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:

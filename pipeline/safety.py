@@ -10,6 +10,7 @@ bounded memory, so a refusal comes within seconds.
 
 from __future__ import annotations
 
+import html
 import queue
 import re
 import threading
@@ -44,12 +45,13 @@ CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
 class SheetLayout:
     """What the reader needs from a sheet's XML besides its cells (0-based, like calamine)."""
 
-    first_col: int | None = None  # from <dimension ref="C3:F8">: the first used column
+    first_col: int | None = None  # the first used column: from <dimension ref="C3:F8">, else from the cells
     width: int | None = None  # and how many columns it spans
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     # a number fastexcel would write differently from python-calamine: more than 8 decimals
     # (it rounds to 9), an exponent (1.5E-10 -> "0"), or 16 digits and more (beyond a float)
     exact_numbers: bool = False
+    visible: bool | None = None  # from workbook.xml (None: not known, ask the reader)
 
 
 class SheetScan:
@@ -60,13 +62,12 @@ class SheetScan:
     took longer than decompressing: every tag starts with "<".)"""
 
     REF_START = int(np.frombuffer(b' r="', dtype=np.uint32)[0])
-    EXPONENT = (int(np.frombuffer(b"E-", dtype=np.uint16)[0]), int(np.frombuffer(b"e-", dtype=np.uint16)[0]))
-    VALUE_START = int(np.frombuffer(b"v>", dtype=np.uint16)[0])
     FORMULA_START = (int(np.frombuffer(b"<f", dtype=np.uint16)[0]), int(np.frombuffer(b":f", dtype=np.uint16)[0]))
 
     def __init__(self) -> None:
         self.rows = [1 << 62, -1]
         self.cols = [1 << 62, -1]
+        self.value_cols = [1 << 62, -1]  # columns of cells that are not self-closing (`<c r="B2" s="1"/>`)
         self.formulas = False
         self.long_numbers = False  # see SheetLayout.exact_numbers
         self._pending = b""  # the tag cut by a block's end, scanned with the next block
@@ -101,11 +102,12 @@ class SheetScan:
     def scan(self, xml: bytes) -> None:
         """Fold the references of complete tags in `xml` into the bounds."""
         n = len(xml)
-        a = np.frombuffer(xml + b"\0" * 16, dtype=np.uint8)
+        a = np.frombuffer(xml + b"\0" * 64, dtype=np.uint8)
         if not self.formulas:
             self.formulas = self._has_formula(a, n)
+        closing = np.flatnonzero(a[:n] == 0x3E)  # every ">": ends of tags, and where values start
         if not self.long_numbers:
-            self.long_numbers = self._has_long_number(a, n)
+            self.long_numbers = self._has_long_number(a, closing)
         starts = []
         for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
             words = (n - 3 - offset) // 4
@@ -123,6 +125,15 @@ class SheetScan:
             more &= (ch >= 0x41) & (ch <= 0x5A)
             col = np.where(more, col * 26 + ch - 0x40, col)
             at = at + more
+        end = np.searchsorted(closing, at)  # the ">" that ends each reference's tag
+        inside = end < len(closing)
+        valued = np.ones(len(at), dtype=bool)  # a tag cut by the block's end counts as holding a value
+        valued[inside] = a[closing[end[inside]] - 1] != 0x2F  # "/>": a cell with nothing in it
+        if valued.any():
+            self.value_cols = [
+                min(self.value_cols[0], int(col[valued].min())),
+                max(self.value_cols[1], int(col[valued].max())),
+            ]
         row = np.zeros(len(at), dtype=np.int64)
         more[:] = True
         while more.any():
@@ -133,37 +144,38 @@ class SheetScan:
         self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
         self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
 
-    def _has_long_number(self, a: np.ndarray, n: int) -> bool:
-        """A digit, then "." and 9 digits; a value ending in an exponent (1.5E-10); or "v>"
-        then 16 digits. A false alarm only sends the sheet to python-calamine (slower, same cells)."""
-        digit = (a >= 0x30) & (a <= 0x39)
-        dots = np.flatnonzero(a[1 : max(n - 9, 1)] == 0x2E) + 1
-        if len(dots):
-            long = digit[dots - 1].copy()
-            for k in range(1, 10):
-                long &= digit[dots + k]
-            if long.any():
-                return True
-        for offset in (0, 1):
-            words = a[offset : offset + 2 * ((n - offset) // 2)].view(np.uint16)
-            at = np.flatnonzero((words == self.EXPONENT[0]) | (words == self.EXPONENT[1])) * 2 + offset
-            at = at[at > 0]
-            at = at[digit[at - 1] & digit[at + 2]]  # 1.5E-10 (not "e-mail", not a GUID "3E-4A2B")
-            for width in (1, 2, 3):  # the exponent's digits end the value: "</v>" follows
-                end = at + 2 + width
-                if ((a[end] == 0x3C) | (end >= n)).any():  # at the chunk's end: the "<" is in the next one
-                    return True
-                at = at[digit[end]]
-            values = np.flatnonzero(words == self.VALUE_START) * 2 + offset + 2
-            values = values[values + 16 < len(a)]
-            if len(values):
-                values = values + (a[values] == 0x2D)  # a minus sign
-                run = np.ones(len(values), dtype=bool)
-                for k in range(16):
-                    run &= digit[values + k]
-                if run.any():
-                    return True
-        return False
+    def _has_long_number(self, a: np.ndarray, closing: np.ndarray) -> bool:
+        """A cell value (what follows "v>") of 16 digits and more, with 9 decimals and more, or
+        with a negative exponent (1.5E-10). Only values are looked at: a page margin of
+        0.511811023622047 (LibreOffice writes one into every sheet) is no cell. A false alarm
+        only sends the sheet to python-calamine (slower, same cells)."""
+
+        def digit(at: np.ndarray) -> np.ndarray:
+            return (a[at] >= 0x30) & (a[at] <= 0x39)
+
+        at = closing[a[closing - 1] == 0x76] + 1  # after "v>" (also "</v>", where no digit follows)
+        if not len(at):
+            return False
+        at = at + (a[at] == 0x2D)  # a minus sign
+        lead = np.zeros(len(at), dtype=np.int64)
+        run = np.ones(len(at), dtype=bool)
+        for k in range(16):
+            run &= digit(at + k)
+            lead += run
+        if run.any():  # 16 digits before any point: beyond what a float holds exactly
+            return True
+        at = at + lead
+        point = a[at] == 0x2E
+        decimals = np.zeros(len(at), dtype=np.int64)
+        run = point.copy()
+        for k in range(1, 10):
+            run &= digit(at + k)
+            decimals += run
+        if (decimals >= 9).any():  # fastexcel rounds to 9 decimals
+            return True
+        at = at + np.where(point, decimals + 1, 0)
+        exponent = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & digit(at + 2) & (lead > 0)
+        return bool(exponent.any())
 
     def _has_formula(self, a: np.ndarray, n: int) -> bool:
         """`<f` or `<x:f` followed by ">", " " or "/": a formula element (checked exactly later)."""
@@ -198,11 +210,13 @@ def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
                 f"{display_name}: refused: it would expand to {declared:,} bytes (limit {MAX_TOTAL_BYTES:,})"
             )
         names = _sheet_names(archive)
+        hidden = _hidden_sheets(archive)
         layouts = {}
         for member in members:
             label = names.get(member.filename, member.filename)
             layout = _check_member(archive, member, display_name, label)
             if member.filename in names:
+                layout.visible = label not in hidden
                 layouts[label] = layout
         return layouts
 
@@ -228,8 +242,23 @@ def _sheet_names(archive: zipfile.ZipFile) -> dict[str, str]:
     for m in re.finditer(rb'<sheet\b[^>]*?name="([^"]*)"[^>]*?r:id="([^"]+)"', book):
         target = targets.get(m.group(2).decode(), "")
         path = target.lstrip("/") if target.startswith("/") else "xl/" + target
-        names[path] = m.group(1).decode("utf-8")
+        names[path] = html.unescape(m.group(1).decode("utf-8"))
     return names
+
+
+def _hidden_sheets(archive: zipfile.ZipFile) -> set[str]:
+    """Names of the sheets workbook.xml marks hidden or very hidden (`state="hidden"`)."""
+    try:
+        book = archive.read("xl/workbook.xml")
+    except (KeyError, zipfile.BadZipFile, zlib.error, OSError, ValueError, NotImplementedError, RuntimeError):
+        return set()
+    hidden = set()
+    for tag in re.finditer(rb"<(?:\w+:)?sheet\b[^>]*>", book):
+        name = re.search(rb'\sname="([^"]*)"', tag.group(0))
+        state = re.search(rb'\sstate="([^"]*)"', tag.group(0))
+        if name and state and state.group(1) != b"visible":
+            hidden.add(html.unescape(name.group(1).decode("utf-8")))
+    return hidden
 
 
 def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_name: str, label: str) -> SheetLayout:
@@ -285,6 +314,11 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     if is_sheet and (m := DIMENSION.search(head)):
         layout.first_col = _cell(m.group(1))[1]
         layout.width = (_cell(m.group(2))[1] if m.group(2) else layout.first_col) - layout.first_col + 1
+    elif scan is not None and scan.value_cols[1] >= 0:
+        # no <dimension> (openpyxl's write-only mode, many report generators): the columns of the
+        # cells that hold something, which contain calamine's range (the reader checks the width)
+        layout.first_col = scan.value_cols[0] - 1
+        layout.width = scan.value_cols[1] - scan.value_cols[0] + 1
     layout.merged = sorted(set(layout.merged))
     return layout
 

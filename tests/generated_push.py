@@ -27,6 +27,16 @@ SHAPES = {
         ],
         "primaryKey": ["province", "course", "held_on"],
     },
+    "notation": {  # the schema's own spelling of numbers, booleans and missing cells
+        "fields": [
+            {"name": "code", "type": "string", "title": "รหัส"},
+            {"name": "amount", "type": "number", "title": "จำนวนเงิน", "decimalChar": ",", "groupChar": "."},
+            {"name": "count", "type": "integer", "title": "จำนวน"},
+            {"name": "open", "type": "boolean", "title": "เปิด", "trueValues": ["ใช่"], "falseValues": ["ไม่ใช่"]},
+        ],
+        "missingValues": ["-"],
+        "primaryKey": ["code"],
+    },
     "tally": {
         "fields": [
             {"name": "district", "type": "string", "title": "อำเภอ"},

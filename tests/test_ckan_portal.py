@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import requests
 
@@ -76,7 +77,7 @@ class Site:
         self.rows = [entry(f"E-{i:03d}", org=f"อบต.ทดสอบ{i}", title=f"ระบบบริการ {i}") for i in range(1, 26)]
 
     def build(self) -> None:
-        write_xlsx(self.raw / self.name / "ผลงาน.xlsx", {"ผลงาน": [HEADER, *self.rows]})
+        write_xlsx(self.raw / self.name / "contest.xlsx", {"ผลงาน": [HEADER, *self.rows]})
         results = build(Config(self.raw, self.published, self.root / "reports", self.schemas))
         assert results[0].status in ("published", "unchanged"), [i.line() for i in results[0].issues]
 
@@ -299,17 +300,17 @@ def test_a_link_inside_the_dataset_folder_is_still_pushed(site: Site) -> None:
     folder = site.published / site.name
     (folder / "copy.json").symlink_to(folder / "entries.json")
     package = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
-    package["resources"].append({**package["resources"][2], "path": "copy.json"})
+    package["resources"].append({**package["resources"][2], "path": "copy.json", "name": "copy", "title": "สำเนา"})
     (folder / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False), encoding="utf-8")
     site.push()
-    assert "copy.json" in {Path(r["url"]).name for r in site.package()["resources"]}
+    assert "copy.json" in {r["url"].rsplit("/", 1)[-1] for r in site.package()["resources"]}
 
 
 @pytest.mark.parametrize("spelling", ["{name}/", "./{name}", "./{name}/"])
 def test_dataset_option_takes_the_folder_as_typed_or_completed(
     site: Site, spelling: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_xlsx(site.raw / site.name / "ผลงาน.xlsx", {"ผลงาน": [HEADER, *site.rows]})
+    write_xlsx(site.raw / site.name / "contest.xlsx", {"ผลงาน": [HEADER, *site.rows]})
     paths = ["--published-dir", str(site.published), "--schemas-dir", str(site.schemas)]
     build_args = ["build", "-q", "--raw-dir", str(site.raw), "--reports-dir", str(site.root / "reports"), *paths]
     assert main([*build_args, "--dataset", spelling.format(name=site.name)]) == 0
@@ -370,7 +371,7 @@ def counted(doc: dict) -> tuple[int, list[tuple]]:
     rows = [
         (c["kind"], c["name"], c["action"], c.get("insert"), c.get("update"), c.get("delete"))
         for c in doc["changes"]
-        if c["kind"] not in NOTE_KINDS  # what a plan tells (licence mapping, rules it cannot check), not changes
+        if c["kind"] not in NOTE_KINDS  # what the plan tells besides (licence mapping, rules not checked)
     ]
     return doc["pending"], rows
 
@@ -470,3 +471,71 @@ def test_a_table_keyed_on_another_column_is_rebuilt_and_synced_row_for_row(
     assert "table rebuilt" in store["detail"]
     assert table_on_portal(admin, keyless) == table_published(keyless)
     assert cli_json("plan", keyless.root, capsys)["pending"] == 0
+
+
+def test_a_schema_s_own_notation_reaches_the_datastore_as_values(tmp_path: Path, admin: ckan.Portal) -> None:
+    """`1.234,5` under decimalChar ",", `ใช่` under trueValues and `-` as the missing value are
+    published as keyed; the typed DataStore gets the values they spell, and a re-push sends nothing."""
+    suffix = uuid.uuid4().hex[:8]
+    rows = [["A1", "1.234,5", "7", "ใช่"], ["A2", "-", "-", "ไม่ใช่"], ["A3", "0,25", "1200", "-"]]
+    g = Generated(tmp_path, f"gen-notation-{suffix}", f"test-org-{suffix}", "notation", rows)
+    try:
+        ckan.push(ckan.Portal(CKAN_URL, portal_token(), retry_seconds=5), g.published, g.schemas, dry_run=False)
+        resource = admin.call("package_show", id=g.name)["resources"][0]
+        records = admin.call("datastore_search", resource_id=resource["id"], sort="code")["records"]
+        got = [(r["code"], r["amount"], r["count"], r["open"]) for r in records]
+        assert [(c, None if a is None else Decimal(str(a)), n, o) for c, a, n, o in got] == [
+            ("A1", Decimal("1234.5"), 7, True),
+            ("A2", None, None, False),
+            ("A3", Decimal("0.25"), 1200, None),
+        ]
+        again = ckan.Portal(CKAN_URL, portal_token(), retry_seconds=5)
+        ckan.push(again, g.published, g.schemas, dry_run=False)
+        assert again.writes == []
+    finally:
+        for action, ident in (("dataset_purge", g.name), ("organization_purge", g.org)):
+            with contextlib.suppress(Exception):
+                admin.call(action, id=ident)
+
+
+def test_a_first_load_in_several_batches_equals_the_csv(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CSV is read and sent a few rows at a time, several batches in flight: every row once."""
+    from pipeline.ckan import datastore
+
+    monkeypatch.setattr(datastore, "INSERT_BATCH", 4)
+    monkeypatch.setattr(datastore, "READ_BLOCK", 2048)  # Arrow parses a few rows at a time too
+    monkeypatch.setenv("CKAN_XLOADER_COPY", "0")
+    monkeypatch.setenv(datastore.PARALLEL_SWITCH, "3")
+    site.build()
+    portal = site.fresh_portal()
+    site.push(portal)
+    assert portal.writes.count("datastore_upsert") == 7  # 25 rows, 4 at a time
+    local = pd.read_csv(site.published / site.name / "entries.csv", dtype=str, keep_default_na=False)
+    rows = site.rows_on_portal()
+    assert sorted(rows) == sorted(local["entry_id"])
+    for want in local.to_dict(orient="records"):
+        have = rows[want["entry_id"]]
+        assert want["project_title"] == have["project_title"] and want["organization_name"] == have["organization_name"]
+    again = site.fresh_portal()
+    site.push(again)
+    assert again.writes == []
+
+
+def test_a_change_diffed_in_batches_sends_only_the_changed_rows(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Diffed against the previous file a few rows at a time: two changed rows far apart go in
+    one batch, nothing else is sent."""
+    from pipeline.ckan import datastore
+
+    site.build()
+    site.push()
+    monkeypatch.setattr(datastore, "READ_BLOCK", 2048)
+    site.rows[1] = entry("E-002", org="อบต.ทดสอบ2", title="ระบบที่แก้ไขแล้ว ก")
+    site.rows[22] = entry("E-023", org="อบต.ทดสอบ23", title="ระบบที่แก้ไขแล้ว ข")
+    site.build()
+    portal = site.fresh_portal()
+    changes = site.push(portal)
+    store = next(c for c in changes if c.kind == "datastore")
+    assert store.counts == {"insert": 0, "update": 2, "delete": 0}
+    assert portal.writes.count("datastore_upsert") == 1
+    rows = site.rows_on_portal()
+    assert rows["E-002"]["project_title"] == "ระบบที่แก้ไขแล้ว ก" and rows["E-023"]["project_title"] == "ระบบที่แก้ไขแล้ว ข"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -260,3 +261,38 @@ def test_plain_http_is_allowed_to_loopback_addresses_only(octets: tuple[int, ...
         with pytest.raises(ConfigError, match="clear text"):
             check_url(url)
         check_url(f"https://{host}:{port}")
+
+
+def test_the_csv_read_in_batches_is_the_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of exactly the size asked for, in order, every cell as written (BOM, quotes, empty cells, Thai)."""
+    from pipeline.ckan import datastore
+
+    monkeypatch.setattr(datastore, "READ_BLOCK", 128)
+    rows = [[f"K{i:03d}", f"ชื่อ, \"{i}\"" if i % 3 else "", "7.50" if i % 2 else "0"] for i in range(53)]
+    path = tmp_path / "t.csv"
+    pd.DataFrame(rows, columns=["k", "name", "n"]).to_csv(path, index=False, encoding="utf-8-sig")
+    batches = list(datastore.csv_batches(path, ["k", "name", "n"], 10))
+    assert [len(b) for b in batches] == [10, 10, 10, 10, 10, 3]
+    assert [list(r) for b in batches for r in b.itertuples(index=False)] == rows
+    assert datastore.count_rows(path, ["k", "name", "n"]) == 53
+
+
+def test_a_diff_in_batches_equals_the_diff_of_whole_tables() -> None:
+    """plan_rows over batches of any size finds what diff_rows finds on the whole tables, keyed and keyless."""
+    from pipeline.ckan import datastore
+
+    rng = random.Random(7)
+    for _ in range(50):
+        have = [[f"K{i}", rng.choice("abc")] for i in rng.sample(range(40), 25)]
+        want = [[f"K{i}", rng.choice("abc")] for i in rng.sample(range(40), 25)]
+        old, new = (pd.DataFrame(x, columns=["k", "v"], dtype="str") for x in (have, want))
+        size = rng.randint(1, 9)
+
+        def parts(frame: pd.DataFrame, size: int = size) -> list[pd.DataFrame]:
+            return [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
+
+        for key in (["k"], []):
+            whole = diff_rows(old, new, key)
+            streamed = datastore.plan_rows(parts(old), parts(new), key, ["k", "v"])
+            assert list(streamed.inserts) == whole.inserts and list(streamed.updates) == whole.updates
+            assert sorted(streamed.deletes) == sorted(whole.deletes)

@@ -350,3 +350,19 @@ def test_a_table_schema_without_named_fields_is_a_config_error(tmp_path: Path, f
     schemas = make_schemas(tmp_path, {"fields": {}}, fields)
     with pytest.raises(ConfigError, match="must be a list of objects, each with a name"):
         load_dataset(schemas, "records")
+
+
+@pytest.mark.parametrize("kind", ["number", "integer"])
+def test_number_normalizer_under_the_schema_s_own_decimal_char_is_refused(tmp_path: Path, kind: str) -> None:
+    """`normalize: number` writes 1200.50; under `decimalChar: ","` (group ".") Frictionless would
+    read that as 120050, a value changed silently. Refused at load, naming the way out."""
+    fields = [dict(f) for f in FIELDS]
+    fields[3] = {**fields[3], "type": kind, "decimalChar": ",", "groupChar": "."}
+    mapping = with_field("amount", normalize=kind)
+    schemas = make_schemas(tmp_path, mapping, fields)
+    with pytest.raises(ConfigError) as caught:
+        load_dataset(schemas, "records")
+    message = str(caught.value)
+    assert "field 'amount'" in message and "decimalChar" in message and "normalize: text" in message
+    text_mapping = with_field("amount", normalize="text")
+    load_dataset(make_schemas(tmp_path / "text", text_mapping, fields), "records")  # the schema's notation as keyed

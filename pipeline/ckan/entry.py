@@ -3,6 +3,7 @@ before the first write."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,14 @@ from typing import Any
 from pipeline import pdpa
 from pipeline.ckan.change import Change
 from pipeline.ckan.connection import Portal
-from pipeline.ckan.datastore import _previous_rows, _sync_datastore, published_rows
+from pipeline.ckan.datastore import _previous_file, _sync_datastore, csv_batches
 from pipeline.ckan.desired import Desired, desired_state
 from pipeline.ckan.package import _check_owner, _check_rights, _portal_schema, _sync_organization, _sync_package
 from pipeline.ckan.resources import _resources_by_name, _sync_resource, by_file_name
 from pipeline.ckan.rules import fit_portal
 from pipeline.errors import ConfigError, PortalError
+
+SCAN_BATCH = 50_000  # rows the PDPA guard scans at a time
 
 
 def sync(
@@ -52,11 +55,12 @@ def sync(
     existing = {} if package is None else _resources_by_name(portal, package, dry_run, note)
     for res in desired.resources:
         before = existing.get(res.name) or by_file_name(existing, res.path.name)
-        # the DataStore held exactly the previous file: diff against that file, not row by row
-        previous = _previous_rows(portal, before, res, desired.schema) if res.table else None
-        current = _sync_resource(portal, package, before, res, dry_run, note)
-        if res.table:
-            _sync_datastore(portal, current, res, desired.schema, dry_run, note, previous)
+        with tempfile.TemporaryDirectory(prefix="opendata-push-") as folder:
+            # the DataStore held exactly the previous file: diff against that file, not row by row
+            previous = _previous_file(portal, before, res, desired.schema, Path(folder)) if res.table else None
+            current = _sync_resource(portal, package, before, res, dry_run, note)
+            if res.table:
+                _sync_datastore(portal, current, res, desired.schema, dry_run, note, previous)
     return changes
 
 
@@ -65,15 +69,22 @@ def guard(desired: Desired) -> None:
     findings = pdpa.scan_payload(
         {"organization": desired.organization, "dataset": desired.package}, desired.reference_dir, desired.may_contain
     )
+    scanned = [
+        f["name"]
+        for f in desired.schema["fields"]
+        if f.get("type", "string") == "string" and not f.get("constraints", {}).get("enum")
+    ]
     for res in desired.resources:
-        if res.table:
-            rows = published_rows(res.path, desired.schema)
-            for f in desired.schema["fields"]:
-                if f.get("type", "string") == "string" and not f.get("constraints", {}).get("enum"):
-                    findings += [
-                        pdpa.Finding(x.kind, x.position, f"{res.name} row {x.position + 2} {f['name']}")
-                        for x in pdpa.scan_column(rows[f["name"]], f["name"], desired.reference_dir)
-                    ]
+        if not res.table or not scanned:
+            continue
+        start = 0
+        for rows in csv_batches(res.path, scanned, SCAN_BATCH):  # in batches: memory does not grow with rows
+            for name in scanned:
+                findings += [
+                    pdpa.Finding(x.kind, start + x.position, f"{res.name} row {start + x.position + 2} {name}")
+                    for x in pdpa.scan_column(rows[name], name, desired.reference_dir)
+                ]
+            start += len(rows)
     if findings:
         listed = "; ".join(f"{f.field}: {pdpa.LABELS[f.kind]}" for f in findings[:20])
         raise PortalError(

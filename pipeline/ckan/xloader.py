@@ -16,6 +16,7 @@ A portal without xloader (no `xloader` in status_show's extensions) keeps the pl
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -53,6 +54,12 @@ def present(portal: Portal) -> bool:
 
 def md5_file(path: Path) -> str:
     """The digest xloader compares with `hash` to decide whether a file changed."""
+    stat = path.stat()
+    return _md5(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _md5(path: Path, _size: int, _mtime: int) -> str:  # a million-row file is read once, not per question
     digest = hashlib.md5(usedforsecurity=False)
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
