@@ -16,7 +16,6 @@ column are capped over the whole table.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import re
 import shutil
@@ -25,7 +24,6 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,22 +48,10 @@ HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit r
 _COUNT = re.compile(r"^… and ([0-9,]+) more")  # a warning that counts those not listed
 
 
-def _libc() -> Any:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_LIBC = _libc()
-
-
 def _trim() -> None:
     """Give the heap glibc keeps after a batch back to the system: without it the freed pages of
     one batch stay in the process and the peak grows with the number of batches."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    read._return_freed_memory()
 
 
 def wanted(files: list[Path], options: dict[str, str], stream_bytes: int | None) -> bool:
