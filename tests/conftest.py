@@ -52,6 +52,20 @@ def entry(
     return [entry_id, year, org, kind, province, title, submitted, result]
 
 
+def folder_args(raw: Path, published: Path, reports: Path, schemas: Path) -> list[str]:
+    """The four folder options of `python -m pipeline build|validate`, as a test passes them."""
+    return [
+        "--raw-dir",
+        str(raw),
+        "--published-dir",
+        str(published),
+        "--reports-dir",
+        str(reports),
+        "--schemas-dir",
+        str(schemas),
+    ]
+
+
 class Workspace:
     """A temporary RAW_DIR / PUBLISHED_DIR / REPORTS_DIR with the project's real schemas."""
 
@@ -68,17 +82,7 @@ class Workspace:
         return Config(self.raw, self.published, self.reports, SCHEMAS)
 
     def cli_args(self, command: str = "build") -> list[str]:
-        return [
-            command,
-            "--raw-dir",
-            str(self.raw),
-            "--published-dir",
-            str(self.published),
-            "--reports-dir",
-            str(self.reports),
-            "--schemas-dir",
-            str(SCHEMAS),
-        ]
+        return [command, *folder_args(self.raw, self.published, self.reports, SCHEMAS)]
 
     def xlsx(self, name: str, rows: list[list[object]], sheet: str = "ผลงาน", **kw: object) -> Path:
         return write_xlsx(self.dataset_dir / name, {sheet: rows}, **kw)

@@ -19,7 +19,7 @@ from frictionless import validate as frictionless_validate
 from pipeline.cli import main
 from pipeline.dataset import Reference
 
-from .conftest import SCHEMAS, write_xlsx
+from .conftest import SCHEMAS, folder_args, write_xlsx
 from .test_fields_config import make_schemas
 
 THAI = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
@@ -132,17 +132,7 @@ def run(tmp_path: Path, rows: list[list[object]], capsys: Any) -> tuple[int, str
     raw = tmp_path / "raw"
     write_xlsx(raw / "training" / "training.xlsx", {"อบรม": [["สถิติการอบรม ปีงบประมาณ 2567"], [], HEADER, *rows]})
     code = main(
-        [
-            "build",
-            "--raw-dir",
-            str(raw),
-            "--published-dir",
-            str(tmp_path / "pub"),
-            "--reports-dir",
-            str(tmp_path / "rep"),
-            "--schemas-dir",
-            str(schemas),
-        ]
+        ["build", *folder_args(raw, tmp_path / "pub", tmp_path / "rep", schemas)]
     )
     out = capsys.readouterr()
     return code, out.out, out.err
@@ -225,16 +215,7 @@ def test_boolean_writes_the_schemas_own_true_and_false_values(tmp_path: Path, ca
     ]
     write_xlsx(raw / "libraries" / "libraries.xlsx", {"ห้องสมุด": rows})
     code = main(
-        [
-            "build",
-            "--raw-dir",
-            str(raw),
-            "--published-dir",
-            str(tmp_path / "pub"),
-            "--reports-dir",
-            str(tmp_path / "rep"),
-        ]
-        + ["--schemas-dir", str(schemas)]
+        ["build", *folder_args(raw, tmp_path / "pub", tmp_path / "rep", schemas)]
     )
     assert code == 0, capsys.readouterr().err
     published = tmp_path / "pub" / "libraries"

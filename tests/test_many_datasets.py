@@ -14,7 +14,7 @@ from pipeline import pages
 from pipeline.cli import main
 from pipeline.run import Config, build
 
-from .conftest import DATASET, HEADER, REPO, SCHEMAS, entry, write_xlsx
+from .conftest import DATASET, HEADER, REPO, SCHEMAS, entry, folder_args, write_xlsx
 
 OTHER = "second-dataset"
 
@@ -40,18 +40,7 @@ class Two:
         return Config(self.raw, self.published, self.reports, self.schemas, datasets=datasets)
 
     def args(self, command: str = "build", *extra: str) -> list[str]:
-        return [
-            command,
-            "--raw-dir",
-            str(self.raw),
-            "--published-dir",
-            str(self.published),
-            "--reports-dir",
-            str(self.reports),
-            "--schemas-dir",
-            str(self.schemas),
-            *extra,
-        ]
+        return [command, *folder_args(self.raw, self.published, self.reports, self.schemas), *extra]
 
     def files(self, name: str) -> dict[str, bytes]:
         folder = self.published / name

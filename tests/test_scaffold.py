@@ -17,7 +17,7 @@ from pipeline import scaffold
 from pipeline.cli import main
 from pipeline.read import SheetGrid
 
-from .conftest import SCHEMAS, write_csv, write_xlsx
+from .conftest import SCHEMAS, folder_args, write_csv, write_xlsx
 
 
 class Place:
@@ -38,18 +38,7 @@ class Place:
 
     def build(self, *extra: str) -> int:
         return main(
-            [
-                "build",
-                "--raw-dir",
-                str(self.raw),
-                "--published-dir",
-                str(self.published),
-                "--reports-dir",
-                str(self.reports),
-                "--schemas-dir",
-                str(self.schemas),
-                *extra,
-            ]
+            ["build", *folder_args(self.raw, self.published, self.reports, self.schemas), *extra]
         )
 
     def schema(self, name: str) -> dict[str, dict]:  # type: ignore[type-arg]
