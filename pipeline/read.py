@@ -120,13 +120,11 @@ def _published_copies(published: Path | None) -> dict[int, set[str]]:
 
 def _is_published_copy(path: Path, copies: dict[int, set[str]]) -> bool:
     """Only files of a published size are hashed, so raw folders cost nothing extra to check."""
-    if path.stat().st_size not in copies:
+    size = path.stat().st_size
+    if size not in copies:
         return False
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest() in copies[path.stat().st_size]
+        return hashlib.file_digest(fh, "sha256").hexdigest() in copies[size]
 
 
 def _not_read(path: Path, raw_dir: Path, copies: dict[int, set[str]]) -> tuple[str, str] | None:
