@@ -13,13 +13,16 @@ from __future__ import annotations
 import html
 import queue
 import re
+import struct
 import threading
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from isal import isal_zlib
 
 from pipeline.errors import ReadError
 
@@ -29,6 +32,7 @@ MAX_MEMBER_BYTES = 2 * 1024**3
 MAX_TOTAL_BYTES = 3 * 1024**3
 MAX_RATIO = 200  # XML of real sheets compresses 5-30x; bombs compress 1000x and more
 STREAM_BLOCK = 1 << 20
+PADDING = 64  # zero bytes after the XML a scan looks at
 # calamine holds the rectangle from the first to the last cell, about 32 bytes a cell:
 # 32 Mi cells is 1 GiB (1,048,576 rows x 32 columns); a 1,000,000-row contest sheet is 11 Mi
 MAX_USED_CELLS = 32 << 20
@@ -59,12 +63,15 @@ class SheetScan:
     of its cell references (`<c r="B7">`), and whether any formula element (`<f>`) is there.
     Blocks are scanned on a worker thread while the next block is decompressed (both
     release the GIL), so the scan costs almost no wall time. (A plain `b"<f" in block`
-    took longer than decompressing: every tag starts with "<".)"""
+    took longer than decompressing: every tag starts with "<".) `track_values=False` skips
+    finding the columns that hold values, which only a sheet without <dimension> needs."""
 
     REF_START = int(np.frombuffer(b' r="', dtype=np.uint32)[0])
     FORMULA_START = (int(np.frombuffer(b"<f", dtype=np.uint16)[0]), int(np.frombuffer(b":f", dtype=np.uint16)[0]))
+    VALUE_START = int(np.frombuffer(b"v>", dtype=np.uint16)[0])  # after it, a cell's value (or "</v>")
 
     def __init__(self) -> None:
+        self.track_values = True
         self.rows = [1 << 62, -1]
         self.cols = [1 << 62, -1]
         self.value_cols = [1 << 62, -1]  # columns of cells that are not self-closing (`<c r="B2" s="1"/>`)
@@ -87,27 +94,38 @@ class SheetScan:
             raise self._failure
 
     def _drain(self) -> None:
+        """Scan each block with the tag the previous one cut, copied once into a reused buffer
+        (copies of the bytes, not the scan, had become the worker's largest cost)."""
+        buffer = np.zeros(0, dtype=np.uint8)
         try:
             while (block := self._queue.get()) is not None:
-                data = self._pending + block
-                cut = data.rfind(b"<")
-                if cut < 0 or cut < len(data) - 4096:  # no tag was cut (a long text is no reference)
-                    cut = len(data)
-                self.scan(data[:cut])
-                self._pending = data[cut:]
+                held, n = len(self._pending), len(self._pending) + len(block)
+                if len(buffer) < n + PADDING:
+                    buffer = np.zeros(n + PADDING, dtype=np.uint8)
+                buffer[:held] = np.frombuffer(self._pending, dtype=np.uint8)
+                buffer[held:n] = np.frombuffer(block, dtype=np.uint8)
+                cut = block.rfind(b"<")
+                cut = held + cut if cut >= 0 else self._pending.rfind(b"<")
+                if cut < 0 or cut < n - 4096:  # no tag was cut (a long text is no reference)
+                    cut = n
+                self._pending = buffer[cut:n].tobytes()
+                buffer[cut : cut + PADDING] = 0
+                self._scan(buffer[: cut + PADDING], cut)
             self.scan(self._pending)
         except BaseException as exc:  # reported by close(), on the caller's thread
             self._failure = exc
 
     def scan(self, xml: bytes) -> None:
         """Fold the references of complete tags in `xml` into the bounds."""
-        n = len(xml)
-        a = np.frombuffer(xml + b"\0" * 64, dtype=np.uint8)
-        if not self.formulas:
-            self.formulas = self._has_formula(a, n)
-        closing = np.flatnonzero(a[:n] == 0x3E)  # every ">": ends of tags, and where values start
-        if not self.long_numbers:
-            self.long_numbers = self._has_long_number(a, closing)
+        self._scan(np.frombuffer(xml + b"\0" * PADDING, dtype=np.uint8), len(xml))
+
+    def _scan(self, a: np.ndarray, n: int) -> None:
+        """`scan` of the first `n` bytes of `a`, which has PADDING zero bytes after them (every
+        run of letters or digits read past a tag stops there)."""
+        formula, values = self._pairs(a, n)
+        self.formulas = self.formulas or formula
+        if not self.long_numbers and len(values):
+            self.long_numbers = self._has_long_number(a, values)
         starts = []
         for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
             words = (n - 3 - offset) // 4
@@ -125,10 +143,7 @@ class SheetScan:
             more &= (ch >= 0x41) & (ch <= 0x5A)
             col = np.where(more, col * 26 + ch - 0x40, col)
             at = at + more
-        end = np.searchsorted(closing, at)  # the ">" that ends each reference's tag
-        inside = end < len(closing)
-        valued = np.ones(len(at), dtype=bool)  # a tag cut by the block's end counts as holding a value
-        valued[inside] = a[closing[end[inside]] - 1] != 0x2F  # "/>": a cell with nothing in it
+        valued = self._valued(a, n, at) if self.track_values else np.zeros(0, dtype=bool)
         if valued.any():
             self.value_cols = [
                 min(self.value_cols[0], int(col[valued].min())),
@@ -144,8 +159,18 @@ class SheetScan:
         self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
         self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
 
-    def _has_long_number(self, a: np.ndarray, closing: np.ndarray) -> bool:
-        """A cell value (what follows "v>") of 16 digits and more, with 9 decimals and more, or
+    @staticmethod
+    def _valued(a: np.ndarray, n: int, at: np.ndarray) -> np.ndarray:
+        """Whether each reference's tag holds a value: it does not end with "/>"."""
+        closing = np.flatnonzero(a[:n] == 0x3E)  # every ">"
+        end = np.searchsorted(closing, at)  # the ">" that ends each reference's tag
+        inside = end < len(closing)
+        valued = np.ones(len(at), dtype=bool)  # a tag cut by the block's end counts as holding a value
+        valued[inside] = a[closing[end[inside]] - 1] != 0x2F  # "/>": a cell with nothing in it
+        return valued
+
+    def _has_long_number(self, a: np.ndarray, at: np.ndarray) -> bool:
+        """A cell value (at `at`, what follows "v>") of 16 digits and more, with 9 decimals and more, or
         with a negative exponent (1.5E-10). Only values are looked at: a page margin of
         0.511811023622047 (LibreOffice writes one into every sheet) is no cell. A false alarm
         only sends the sheet to python-calamine (slower, same cells)."""
@@ -153,9 +178,6 @@ class SheetScan:
         def digit(at: np.ndarray) -> np.ndarray:
             return (a[at] >= 0x30) & (a[at] <= 0x39)
 
-        at = closing[a[closing - 1] == 0x76] + 1  # after "v>" (also "</v>", where no digit follows)
-        if not len(at):
-            return False
         at = at + (a[at] == 0x2D)  # a minus sign
         lead = np.zeros(len(at), dtype=np.int64)
         run = np.ones(len(at), dtype=bool)
@@ -177,14 +199,21 @@ class SheetScan:
         exponent = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & digit(at + 2) & (lead > 0)
         return bool(exponent.any())
 
-    def _has_formula(self, a: np.ndarray, n: int) -> bool:
-        """`<f` or `<x:f` followed by ">", " " or "/": a formula element (checked exactly later)."""
+    def _pairs(self, a: np.ndarray, n: int) -> tuple[bool, np.ndarray]:
+        """One pass over the byte pairs at both alignments: whether `<f` or `<x:f` is followed by
+        ">", " " or "/" (a formula element, checked exactly later), and where values start
+        (after "v>", also "</v>", where no digit follows)."""
+        formula = False
+        values = []
         for offset in (0, 1):
             words = a[offset : offset + 2 * ((n - offset) // 2)].view(np.uint16)
-            after = np.flatnonzero((words == self.FORMULA_START[0]) | (words == self.FORMULA_START[1])) * 2 + offset + 2
-            if len(after) and np.isin(a[after], (0x3E, 0x20, 0x2F)).any():
-                return True
-        return False
+            if not formula and not self.formulas:
+                after = np.flatnonzero((words == self.FORMULA_START[0]) | (words == self.FORMULA_START[1]))
+                after = after * 2 + offset + 2
+                formula = bool(len(after) and np.isin(a[after], (0x3E, 0x20, 0x2F)).any())
+            if not self.long_numbers:
+                values.append(np.flatnonzero(words == self.VALUE_START) * 2 + offset + 2)
+        return formula, np.concatenate(values) if values else np.zeros(0, dtype=np.int64)
 
     @property
     def cells(self) -> int:
@@ -277,23 +306,24 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     declared_dtd = False
     scan = SheetScan() if is_sheet else None
     try:
-        with archive.open(member) as stream:
-            while block := stream.read(STREAM_BLOCK):
-                actual += len(block)
-                # sizes in the zip directory can lie: count what really comes out
-                if actual > MAX_MEMBER_BYTES or actual > MAX_RATIO * max(member.compress_size, 1) + STREAM_BLOCK:
-                    raise ReadError(f"{display_name}: refused: {member.filename} expands beyond its declared size")
-                if len(head) < 4096:
-                    head += block[: 4096 - len(head)]
-                edge = carry[-16:] + block[:16]
-                if not declared_dtd and (b"<!" in block or b"<!" in edge):
-                    declared_dtd = DOCTYPE.search(carry[-16:] + block) is not None
-                if scan is not None:
-                    if b"mergeCell " in block or b"mergeCell " in carry + block[:64]:
-                        for m in MERGE.finditer(carry + block):
-                            layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
-                    scan.feed(block)
-                carry = block[-64:]
+        for block in _member_blocks(archive, member):
+            actual += len(block)
+            # sizes in the zip directory can lie: count what really comes out
+            if actual > MAX_MEMBER_BYTES or actual > MAX_RATIO * max(member.compress_size, 1) + STREAM_BLOCK:
+                raise ReadError(f"{display_name}: refused: {member.filename} expands beyond its declared size")
+            if len(head) < 4096:
+                head += block[: 4096 - len(head)]
+                if scan is not None and len(head) >= 4096:  # the sheet's own <dimension> places its columns
+                    scan.track_values = DIMENSION.search(head) is None
+            # "!" is rare in a sheet and found at memchr speed; "<!" is not ("<" starts every tag)
+            if not declared_dtd and (b"!" in block or b"!" in carry[-16:]):
+                declared_dtd = DOCTYPE.search(carry[-16:] + block) is not None
+            if scan is not None:
+                if b"mergeCell " in block or b"mergeCell " in carry + block[:64]:
+                    for m in MERGE.finditer(carry + block):
+                        layout.merged.append((_cell(m.group(1)), _cell(m.group(2))))
+                scan.feed(block)
+            carry = block[-64:]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
         raise ReadError(f"{display_name}: damaged workbook ({member.filename}: {exc})") from exc
     finally:
@@ -321,6 +351,45 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
         layout.width = scan.value_cols[1] - scan.value_cols[0] + 1
     layout.merged = sorted(set(layout.merged))
     return layout
+
+
+def _member_blocks(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:
+    """A member's bytes, up to STREAM_BLOCK at a time. Deflate (every part Excel, LibreOffice or
+    a library writes) is inflated by ISA-L, four times faster than zlib, which was most of the
+    scan's time; its CRC-32 is checked like zipfile checks it. Other methods go to zipfile."""
+    if member.compress_type != zipfile.ZIP_DEFLATED or not archive.filename:
+        with archive.open(member) as stream:
+            while block := stream.read(STREAM_BLOCK):
+                yield block
+        return
+    with open(archive.filename, "rb") as fh:
+        fh.seek(member.header_offset)
+        header = fh.read(30)
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"bad local file header of {member.filename}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        fh.seek(member.header_offset + 30 + name_length + extra_length)
+        inflater = isal_zlib.decompressobj(-15)  # raw deflate, as zip stores it
+        crc = 0
+        left = member.compress_size
+        while left > 0 or inflater.unconsumed_tail:
+            chunk = inflater.unconsumed_tail
+            if not chunk:
+                chunk = fh.read(min(left, 1 << 18))
+                if not chunk:
+                    raise EOFError(f"{member.filename} is cut short")
+                left -= len(chunk)
+            try:
+                block = inflater.decompress(chunk, STREAM_BLOCK)
+            except isal_zlib.error as exc:  # reported like zipfile's own zlib.error
+                raise zlib.error(str(exc)) from exc
+            if block:
+                crc = isal_zlib.crc32(block, crc)
+                yield block
+            if inflater.eof:
+                break
+        if not inflater.eof or crc != member.CRC:
+            raise zipfile.BadZipFile(f"bad CRC-32 or truncated data in {member.filename}")
 
 
 def _cell(ref: bytes) -> tuple[int, int]:

@@ -427,3 +427,26 @@ def test_blank_rows_deep_in_a_long_sheet_keep_every_address(ws: Workspace) -> No
     assert result.summary.rows_read == 120
     # header at row 1, two blank rows before entry 110: it sits on row 1 + 110 + 2
     assert ("E113", "province") in {(e.cell, e.field) for e in result.errors}
+
+
+def test_a_table_schema_changed_after_a_publish_is_checked_again(ws: Workspace) -> None:
+    """The Table Schema check is skipped only for the schema the published stamp says passed it:
+    a schema broken after a good build is refused (exit 2), and the published files stay as they were."""
+    import shutil
+
+    schemas = ws.root / "schemas"
+    shutil.copytree(SCHEMAS, schemas)
+    config = Config(ws.raw, ws.published, ws.reports, schemas)
+    ws.xlsx("a.xlsx", [HEADER, entry("A1")])
+    assert build(config)[0].status == "published"
+    stamp = (ws.published / DATASET / ".build-fingerprint").read_text().split()
+    assert len(stamp) == 2  # input fingerprint, then the digest of the schema that passed
+    before = ws.snapshot()
+    path = schemas / DATASET / "entries.schema.json"
+    table_schema = json.loads(path.read_text(encoding="utf-8"))
+    table_schema["fields"][0].setdefault("constraints", {})["minLength"] = -1
+    path.write_text(json.dumps(table_schema, ensure_ascii=False), encoding="utf-8")
+    result = build(config)[0]
+    assert result.status == "failed"
+    assert "is not a valid Table Schema" in str(result.error) and "minLength -1" in str(result.error)
+    assert ws.snapshot() == before
