@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -113,7 +114,15 @@ def write_csv_parts(
                 ]
                 lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
                 if len(lines):
-                    fh.write(("\n".join(lines.to_pylist()) + "\n").encode())
+                    fh.write(_text_bytes(pc.binary_join_element_wise(lines, "\n", "")))
+
+
+def _text_bytes(text: pa.Array) -> memoryview:
+    """The UTF-8 bytes of a text array without nulls, end to end, straight from its data buffer
+    (joining a million Python strings took longer than making the lines)."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32 if text.type == pa.string() else np.int64)
+    first, last = offsets[text.offset], offsets[text.offset + len(text)]
+    return memoryview(text.buffers()[2])[first:last]
 
 
 def bare_fields(spec: DatasetSpec) -> list[str]:

@@ -5,6 +5,7 @@ Library entry points (`build`, `check`) used by the CLI and by tests; no printin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -12,6 +13,7 @@ import json
 import multiprocessing
 import pickle
 import shlex
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -167,6 +169,9 @@ def process(
     if stream.wanted(files, spec.csv_options, stream_bytes):
         streamed, found, summary = stream.process(spec, folder, files, progress, published_dir)
         return streamed, _finish(spec, issues + found, summary), summary
+    # validation's setup on another thread: the workbook reader parses in Rust without the GIL
+    ready = threading.Thread(target=_ahead, args=(validate.prepare, spec), daemon=True)
+    ready.start()
     for path in files:
         display = path.relative_to(folder).as_posix()
         summary.files.append(display)
@@ -197,6 +202,7 @@ def process(
         issues.append(Issue("error", "source-error", f"no .xlsx, .csv or .tsv files in {folder}"))
     progress.step(f"{spec.name}: normalizing and validating")
     progress.advance(summary.rows_read)
+    ready.join()
     table, row_issues = normalize.normalize(mapped, spec)
     issues.extend(row_issues)
     table, duplicate_issues = validate.drop_duplicate_rows(table)
@@ -208,6 +214,13 @@ def process(
     summary.rows_published = len(table.values)
     progress.done()
     return table.values, _finish(spec, issues, summary), summary
+
+
+def _ahead(work: Callable[[DatasetSpec], None], spec: DatasetSpec) -> None:
+    """Work done early on another thread; a failure there is met again, and reported, where the
+    stage itself does the work."""
+    with contextlib.suppress(Exception):
+        work(spec)
 
 
 def _finish(spec: DatasetSpec, issues: list[Issue], summary: Summary) -> list[Issue]:

@@ -11,6 +11,7 @@ bounded memory, so a refusal comes within seconds.
 from __future__ import annotations
 
 import html
+import os
 import queue
 import re
 import struct
@@ -33,6 +34,7 @@ MAX_TOTAL_BYTES = 3 * 1024**3
 MAX_RATIO = 200  # XML of real sheets compresses 5-30x; bombs compress 1000x and more
 STREAM_BLOCK = 1 << 20
 PADDING = 64  # zero bytes after the XML a scan looks at
+SCAN_THREADS = max(1, min(4, os.cpu_count() or 1))  # numpy releases the GIL: blocks scan side by side
 # calamine holds the rectangle from the first to the last cell, about 32 bytes a cell:
 # 32 Mi cells is 1 GiB (1,048,576 rows x 32 columns); a 1,000,000-row contest sheet is 11 Mi
 MAX_USED_CELLS = 32 << 20
@@ -61,8 +63,8 @@ class SheetLayout:
 class SheetScan:
     """What a sheet's XML holds, found with numpy: the smallest and largest row and column
     of its cell references (`<c r="B7">`), and whether any formula element (`<f>`) is there.
-    Blocks are scanned on a worker thread while the next block is decompressed (both
-    release the GIL), so the scan costs almost no wall time. (A plain `b"<f" in block`
+    Blocks are scanned on worker threads while the next block is decompressed (both
+    release the GIL), so the scan costs little wall time. (A plain `b"<f" in block`
     took longer than decompressing: every tag starts with "<".) `track_values=False` skips
     finding the columns that hold values, which only a sheet without <dimension> needs."""
 
@@ -78,40 +80,48 @@ class SheetScan:
         self.formulas = False
         self.long_numbers = False  # see SheetLayout.exact_numbers
         self._pending = b""  # the tag cut by a block's end, scanned with the next block
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[tuple[bytes, bytes, int] | None] = queue.Queue(maxsize=4 * SCAN_THREADS)
+        self._lock = threading.Lock()
         self._failure: BaseException | None = None
-        self._worker = threading.Thread(target=self._drain, daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._drain, daemon=True) for _ in range(SCAN_THREADS)]
+        for worker in self._workers:
+            worker.start()
 
     def feed(self, block: bytes) -> None:
-        self._queue.put(block)
+        """Queue `block` (with the tag the previous block cut) and keep the tag it cuts itself."""
+        held, n = len(self._pending), len(self._pending) + len(block)
+        cut = block.rfind(b"<")
+        cut = held + cut if cut >= 0 else self._pending.rfind(b"<")
+        if cut < 0 or cut < n - 4096:  # no tag was cut (a long text is no reference)
+            cut = n
+        self._queue.put((self._pending, block, cut))
+        self._pending = block[cut - held :] if cut >= held else self._pending[cut:] + block
 
     def close(self) -> None:
         """Wait for the blocks fed so far to be scanned."""
-        self._queue.put(None)
-        self._worker.join()
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
         if self._failure is not None:
             raise self._failure
+        self.scan(self._pending)
 
     def _drain(self) -> None:
-        """Scan each block with the tag the previous one cut, copied once into a reused buffer
-        (copies of the bytes, not the scan, had become the worker's largest cost)."""
+        """Scan blocks, each with the tag the previous one cut, copied once into a reused buffer
+        (copies of the bytes, not the scan, had become the largest cost). Blocks are independent,
+        so every core scans: the bounds are folded under a lock."""
         buffer = np.zeros(0, dtype=np.uint8)
         try:
-            while (block := self._queue.get()) is not None:
-                held, n = len(self._pending), len(self._pending) + len(block)
-                if len(buffer) < n + PADDING:
-                    buffer = np.zeros(n + PADDING, dtype=np.uint8)
-                buffer[:held] = np.frombuffer(self._pending, dtype=np.uint8)
-                buffer[held:n] = np.frombuffer(block, dtype=np.uint8)
-                cut = block.rfind(b"<")
-                cut = held + cut if cut >= 0 else self._pending.rfind(b"<")
-                if cut < 0 or cut < n - 4096:  # no tag was cut (a long text is no reference)
-                    cut = n
-                self._pending = buffer[cut:n].tobytes()
+            while (work := self._queue.get()) is not None:
+                pending, block, cut = work
+                held = min(len(pending), cut)  # the cut may fall in the held tag (a block without "<")
+                if len(buffer) < cut + PADDING:
+                    buffer = np.zeros(cut + PADDING, dtype=np.uint8)
+                buffer[:held] = np.frombuffer(pending, dtype=np.uint8, count=held)
+                buffer[held:cut] = np.frombuffer(block, dtype=np.uint8, count=cut - held)
                 buffer[cut : cut + PADDING] = 0
                 self._scan(buffer[: cut + PADDING], cut)
-            self.scan(self._pending)
         except BaseException as exc:  # reported by close(), on the caller's thread
             self._failure = exc
 
@@ -123,9 +133,11 @@ class SheetScan:
         """`scan` of the first `n` bytes of `a`, which has PADDING zero bytes after them (every
         run of letters or digits read past a tag stops there)."""
         formula, values = self._pairs(a, n)
-        self.formulas = self.formulas or formula
-        if not self.long_numbers and len(values):
-            self.long_numbers = self._has_long_number(a, values)
+        long_number = not self.long_numbers and len(values) > 0 and self._has_long_number(a, values)
+        if formula or long_number:
+            with self._lock:
+                self.formulas = self.formulas or formula
+                self.long_numbers = self.long_numbers or long_number
         starts = []
         for offset in range(4):  # ' r="' compared as one 32-bit word, at each of the 4 alignments
             words = (n - 3 - offset) // 4
@@ -140,15 +152,16 @@ class SheetScan:
         more = np.ones(len(at), dtype=bool)
         while more.any():  # letters, then digits: "XFD1048576" -> column 16384, row 1048576
             ch = a[at].astype(np.int64)
-            more &= (ch >= 0x41) & (ch <= 0x5A)
+            more &= (ch >= 0x41) & (ch <= 0x5A) & (col < 1 << 40)  # a hostile run of letters stays huge, never wraps
             col = np.where(more, col * 26 + ch - 0x40, col)
             at = at + more
         valued = self._valued(a, n, at) if self.track_values else np.zeros(0, dtype=bool)
         if valued.any():
-            self.value_cols = [
-                min(self.value_cols[0], int(col[valued].min())),
-                max(self.value_cols[1], int(col[valued].max())),
-            ]
+            with self._lock:
+                self.value_cols = [
+                    min(self.value_cols[0], int(col[valued].min())),
+                    max(self.value_cols[1], int(col[valued].max())),
+                ]
         row = np.zeros(len(at), dtype=np.int64)
         more[:] = True
         while more.any():
@@ -156,8 +169,9 @@ class SheetScan:
             more &= (ch >= 0x30) & (ch <= 0x39) & (row < 1 << 40)
             row = np.where(more, row * 10 + ch - 0x30, row)
             at = at + more
-        self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
-        self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
+        with self._lock:
+            self.rows = [min(self.rows[0], int(row.min())), max(self.rows[1], int(row.max()))]
+            self.cols = [min(self.cols[0], int(col.min())), max(self.cols[1], int(col.max()))]
 
     @staticmethod
     def _valued(a: np.ndarray, n: int, at: np.ndarray) -> np.ndarray:

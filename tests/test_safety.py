@@ -667,3 +667,13 @@ def test_invisible_characters_in_many_cells_are_counted_not_listed_one_by_one(ws
     warnings = [i for i in result.issues if i.type == "invisible-character"]
     assert len(warnings) == 201 and "300 more" in warnings[-1].message
     assert all("\u200e" not in r["project_title"] for r in published_rows(ws))
+
+
+def test_a_column_of_twenty_letters_counts_as_far_away_not_wrapped_around() -> None:
+    """26**20 does not fit 64 bits: the column must stay huge (refused), never wrap to a small number."""
+    from pipeline.safety import MAX_USED_CELLS, SheetScan
+
+    scan = SheetScan()
+    scan.feed(b'<row r="1"><c r="A1"><v>1</v></c><c r="' + b"Z" * 20 + b'1"><v>2</v></c></row>')
+    scan.close()
+    assert scan.cols[1] >= 1 << 40 and scan.cells > MAX_USED_CELLS
