@@ -16,10 +16,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import orjson
@@ -91,21 +92,30 @@ def table_for_output(values: pd.DataFrame, spec: DatasetSpec) -> pa.Table:
     return pa.table(columns)
 
 
-def write_csv(table: pa.Table, path: Path, bare: Collection[str] = (), batch_rows: int = 100_000) -> None:
+def write_csv(table: pa.Table, path: Path, bare: Collection[str] = (), batch_rows: int = 100_000) -> str:
     """UTF-8 with BOM (so Excel shows Thai), LF line ends; text quoted as Arrow's CSV writer
     quotes it (always, `"` doubled), the columns named in `bare` (numbers) unquoted unless a
-    value holds a delimiter, a quote or a line break (`1,234` in the schema's notation)."""
-    write_csv_parts([table], table.column_names, path, bare, batch_rows)
+    value holds a delimiter, a quote or a line break (`1,234` in the schema's notation).
+    Returns the file's sha256 (hex)."""
+    return write_csv_parts([table], table.column_names, path, bare, batch_rows)
 
 
 def write_csv_parts(
     tables: Iterable[pa.Table], names: list[str], path: Path, bare: Collection[str] = (), batch_rows: int = 100_000
-) -> None:
+) -> str:
     """`write_csv` of tables written one after another (`pipeline/stream.py` writes a table too
-    large for memory bucket by bucket)."""
-    with path.open("wb") as fh:
-        fh.write(codecs.BOM_UTF8)
-        fh.write((",".join(_quoted(name) for name in names) + "\n").encode())
+    large for memory bucket by bucket). A second thread writes and hashes each batch while the
+    next is made: both release the GIL, and the file is not read back to be hashed."""
+    digest = hashlib.sha256()
+    with path.open("wb") as fh, ThreadPoolExecutor(max_workers=1) as writer:
+        pending: list[Future[None]] = []
+
+        def put(data: bytes | memoryview) -> None:
+            if len(pending) >= 2:  # two batches in flight at most: memory stays flat
+                pending.pop(0).result()
+            pending.append(writer.submit(_write_hashed, fh, digest, data))
+
+        put(codecs.BOM_UTF8 + (",".join(_quoted(name) for name in names) + "\n").encode())
         for table in tables:
             for batch in table.to_batches(max_chunksize=batch_rows):
                 cells = [
@@ -114,7 +124,16 @@ def write_csv_parts(
                 ]
                 lines = pc.binary_join_element_wise(*cells, ",") if len(cells) > 1 else cells[0]
                 if len(lines):
-                    fh.write(_text_bytes(pc.binary_join_element_wise(lines, "\n", "")))
+                    lines = pc.binary_join_element_wise(lines, "\n", "")
+                    put(_text_bytes(lines))
+        for done in pending:
+            done.result()
+    return digest.hexdigest()
+
+
+def _write_hashed(fh: BinaryIO, digest: Any, data: bytes | memoryview) -> None:
+    fh.write(data)
+    digest.update(data)
 
 
 def _text_bytes(text: pa.Array) -> memoryview:
@@ -384,9 +403,12 @@ def plain_text(frame: pd.DataFrame, spec_schema: dict[str, Any]) -> pd.DataFrame
     return out
 
 
-def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, Any]:
+def package_descriptor(
+    spec: DatasetSpec, files: dict[str, Path], digests: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The published datapackage.json: the dataset descriptor, portal-only keys removed,
-    the table with its inline schema, and every file with its byte size and sha256."""
+    the table with its inline schema, and every file with its byte size and sha256
+    (`digests`: the sha256 of files hashed as they were written, by format)."""
     descriptor = {k: v for k, v in spec.descriptor.items() if not k.startswith("x_")}
     name = spec.resource["name"]
     title = spec.resource.get("title", name)
@@ -415,7 +437,7 @@ def package_descriptor(spec: DatasetSpec, files: dict[str, Path]) -> dict[str, A
     for resource in resources:
         path = files[resource["format"]]
         resource["bytes"] = path.stat().st_size
-        resource["hash"] = f"sha256:{sha256_file(path)}"
+        resource["hash"] = f"sha256:{(digests or {}).get(resource['format']) or sha256_file(path)}"
     descriptor["resources"] = resources
     return descriptor
 
@@ -427,14 +449,14 @@ def stage(spec: DatasetSpec, values: pd.DataFrame, staging: Path) -> dict[str, P
     table = table_for_output(values, spec)
     name = spec.resource["name"]
     files = {"csv": staging / f"{name}.csv"}
-    write_csv(table, files["csv"], bare=bare_fields(spec))
+    digests = {"csv": write_csv(table, files["csv"], bare=bare_fields(spec))}
     if table.num_rows <= JSON_MAX_ROWS:
         files["json"] = staging / f"{name}.json"
         write_json(table, files["json"], spec=spec)
     if table.num_rows <= XLSX_MAX_ROWS and not _too_long_for_excel(table):
         files["xlsx"] = staging / f"{name}.xlsx"
         write_xlsx(table, spec, files["xlsx"])
-    descriptor = package_descriptor(spec, files)
+    descriptor = package_descriptor(spec, files, digests)
     files["datapackage"] = staging / "datapackage.json"
     files["datapackage"].write_text(json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return files

@@ -504,8 +504,8 @@ class StreamedTable:
             return publish.stage(spec, whole, staging)
         files = {"csv": staging / f"{spec.resource['name']}.csv"}
         tables = (publish.table_for_output(values, spec) for values in self._sorted())
-        publish.write_csv_parts(tables, spec.field_names, files["csv"], bare=publish.bare_fields(spec))
-        descriptor = publish.package_descriptor(spec, files)
+        digest = publish.write_csv_parts(tables, spec.field_names, files["csv"], bare=publish.bare_fields(spec))
+        descriptor = publish.package_descriptor(spec, files, {"csv": digest})
         files["datapackage"] = staging / "datapackage.json"
         files["datapackage"].write_text(json.dumps(descriptor, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return files
