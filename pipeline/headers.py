@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from pipeline.columns import arrow_text
 from pipeline.dataset import DatasetSpec
 from pipeline.issues import Issue, column_letter
 from pipeline.read import SheetGrid
@@ -144,27 +146,29 @@ def map_body(
 
 def _repeated_header_rows(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     """Rows that are a header again (tables pasted one under another): every filled cell is a
-    label of its own column's field, and at least MIN_MATCHED_LABELS of them."""
+    label of its own column's field, and at least MIN_MATCHED_LABELS of them. Only short values
+    (without digits, unless a label has some) can be a label: the rest of a column (ids,
+    titles) is never factorized, and filled cells are counted only in rows with enough labels."""
     labels = np.zeros(len(data), dtype=int)
-    filled = np.zeros(len(data), dtype=int)
     longest = max((len(k) for k in spec.header_index), default=0) * 2 + 8
     digits_in_labels = any(ch.isdigit() for k in spec.header_index for ch in k)
     for name in data.columns:
-        codes, uniques = pd.factorize(data[name], use_na_sentinel=False)
-        if not len(uniques):
-            continue
-        distinct = pd.Series(uniques, dtype="str")
-        # only short values without digits can be a label: ids and titles are skipped cheaply
-        maybe = (distinct.str.len() <= longest).to_numpy(dtype=bool).copy()
+        text = arrow_text(data[name])
+        maybe = pc.less_equal(pc.utf8_length(text), longest)
         if not digits_in_labels:
-            maybe &= ~distinct.str.contains("[0-9๐-๙]", regex=True).to_numpy(dtype=bool)
-        is_label = np.zeros(len(distinct), dtype=bool)
-        if maybe.any():
-            keys = label_keys(distinct[maybe])
-            is_label[maybe] = (keys.map(spec.header_index) == name).to_numpy(dtype=bool)
-        labels += is_label[codes]
-        filled += (distinct.str.strip() != "").to_numpy(dtype=bool)[codes]
-    return (labels >= MIN_MATCHED_LABELS) & (labels == filled)
+            maybe = pc.and_(maybe, pc.invert(pc.match_substring_regex(text, "[0-9๐-๙]")))
+        rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+        if not len(rows):
+            continue
+        codes, uniques = pd.factorize(data[name].take(rows), use_na_sentinel=False)
+        keys = label_keys(pd.Series(uniques, dtype="str"))
+        labels[rows] += (keys.map(spec.header_index) == name).to_numpy(dtype=bool)[codes]
+    candidates = np.flatnonzero(labels >= MIN_MATCHED_LABELS)
+    repeated = np.zeros(len(data), dtype=bool)
+    if len(candidates):
+        filled = (data.take(candidates).apply(lambda column: column.str.strip() != "")).sum(axis=1).to_numpy()
+        repeated[candidates] = labels[candidates] == filled
+    return repeated
 
 
 def label_keys(values: pd.Series) -> pd.Series:

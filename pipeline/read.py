@@ -322,9 +322,14 @@ def _calamine_grid(path: Path, name: str, progress: Progress) -> tuple[pd.DataFr
 
 
 def _blank_rows(columns: list[pa.Array]) -> np.ndarray:
-    blank = np.ones(len(columns[0]), dtype=bool)
-    for column in columns:
-        blank &= pc.match_substring_regex(column, BLANK).to_numpy(zero_copy_only=False)
+    """Rows whose every cell is blank. Each column is checked only in the rows still blank after
+    the columns before it: past the first column of a table, that is a handful of rows."""
+    blank = pc.match_substring_regex(columns[0], BLANK).to_numpy(zero_copy_only=False)
+    for column in columns[1:]:
+        rows = np.flatnonzero(blank)
+        if not len(rows):
+            break
+        blank[rows] = pc.match_substring_regex(column.take(pa.array(rows)), BLANK).to_numpy(zero_copy_only=False)
     return blank
 
 
