@@ -30,6 +30,14 @@ def spread(codes: np.ndarray, results: Sequence[str | None], index: pd.Index) ->
     return pd.Series(pd.array(column, dtype="str"), index=index)
 
 
+def spread_or_keep(codes: np.ndarray, results: Sequence[str | None], text: pd.Series) -> pd.Series:
+    """`spread`, with the row's own text (missing: "") where its result is None: one Arrow
+    `coalesce` (a pandas `where` took ten times as long)."""
+    read = pa.array(results, type=pa.large_string()).take(pa.array(codes, type=pa.int64()))
+    kept = pc.coalesce(read, pc.cast(arrow_text(text), pa.large_string()))
+    return pd.Series(pd.array(kept, dtype="str"), index=text.index)
+
+
 def arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """The column as Arrow strings, empty string for missing. Zero-copy for Arrow-backed str:
     chunks are kept as they are (kernels and `take` accept them; combining copies every string)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.columns import map_distinct, map_distinct_rows, spread
+from pipeline.columns import map_distinct, map_distinct_rows, spread, spread_or_keep
 from pipeline.thai import THAI_DIGITS, arabic_digits, clean_series, match_key
 
 if TYPE_CHECKING:
@@ -137,8 +137,7 @@ class Column:
 
 def keep_unread(text: pd.Series, distinct: tuple[np.ndarray, Sequence[str | None]]) -> pd.Series:
     """Converted value where a rule could read it, else the cleaned text (for validation to flag)."""
-    result = spread(*distinct, text.index)
-    return result.where(result.notna(), text).fillna("")
+    return spread_or_keep(*distinct, text)
 
 
 def _reference_values(column: Column, distinct: tuple[np.ndarray, Sequence[str | None]], table: str) -> pd.Series:
