@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
-from pipeline.columns import arrow_text
 from pipeline.dataset import DatasetSpec
 from pipeline.issues import Issue, column_letter
 from pipeline.read import SheetGrid
@@ -146,27 +144,28 @@ def map_body(
 
 def _repeated_header_rows(data: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     """Rows that are a header again (tables pasted one under another): every filled cell is a
-    label of its own column's field, and at least MIN_MATCHED_LABELS of them. Only short values
-    (without digits, unless a label has some) can be a label: the rest of a column (ids,
-    titles) is never factorized, and filled cells are counted only in rows with enough labels."""
+    label of its own column's field, and at least MIN_MATCHED_LABELS of them (filled cells are
+    counted only in rows with that many labels: in most tables, none)."""
     labels = np.zeros(len(data), dtype=int)
     longest = max((len(k) for k in spec.header_index), default=0) * 2 + 8
     digits_in_labels = any(ch.isdigit() for k in spec.header_index for ch in k)
     for name in data.columns:
-        text = arrow_text(data[name])
-        maybe = pc.less_equal(pc.utf8_length(text), longest)
-        if not digits_in_labels:
-            maybe = pc.and_(maybe, pc.invert(pc.match_substring_regex(text, "[0-9๐-๙]")))
-        rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
-        if not len(rows):
+        codes, uniques = pd.factorize(data[name], use_na_sentinel=False)
+        if not len(uniques):
             continue
-        codes, uniques = pd.factorize(data[name].take(rows), use_na_sentinel=False)
-        keys = label_keys(pd.Series(uniques, dtype="str"))
-        labels[rows] += (keys.map(spec.header_index) == name).to_numpy(dtype=bool)[codes]
+        distinct = pd.Series(uniques, dtype="str")
+        # only short values without digits can be a label: ids and titles are skipped cheaply
+        maybe = (distinct.str.len() <= longest).to_numpy(dtype=bool).copy()
+        if not digits_in_labels:
+            maybe &= ~distinct.str.contains("[0-9๐-๙]", regex=True).to_numpy(dtype=bool)
+        if maybe.any():
+            is_label = np.zeros(len(distinct), dtype=bool)
+            is_label[maybe] = (label_keys(distinct[maybe]).map(spec.header_index) == name).to_numpy(dtype=bool)
+            labels += is_label[codes]
     candidates = np.flatnonzero(labels >= MIN_MATCHED_LABELS)
     repeated = np.zeros(len(data), dtype=bool)
     if len(candidates):
-        filled = (data.take(candidates).apply(lambda column: column.str.strip() != "")).sum(axis=1).to_numpy()
+        filled = data.take(candidates).apply(lambda column: column.str.strip() != "").sum(axis=1).to_numpy()
         repeated[candidates] = labels[candidates] == filled
     return repeated
 

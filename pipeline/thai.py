@@ -56,13 +56,19 @@ def clean_text(value: str) -> str:
 
 def clean_series(values: pd.Series) -> pd.Series:
     """Vectorized `clean_text` (missing values become ""); on the distinct values only when
-    a column repeats a lot (provinces, years, types), then spread back."""
+    a column repeats a lot (provinces, years, types), then spread back. A column cleaning does
+    not change comes back as it was (no second copy of a million texts)."""
     values = values.fillna("").astype("str")
     codes, uniques = pd.factorize(values)
     if len(uniques) * 2 < len(values):
-        cleaned = _clean_all(pd.Series(uniques, dtype="str")).tolist()
-        return spread(codes, cleaned, values.index)
-    return _clean_all(values)
+        distinct = pd.Series(uniques, dtype="str")
+        cleaned = _clean_all(distinct)
+        if (cleaned == distinct).all():  # already clean: the column itself, no copy of it
+            return values
+        return spread(codes, cleaned.tolist(), values.index)
+    cleaned = _clean_all(values)
+    # a column that was already clean is returned itself: a copy would only add to the build's peak memory
+    return values if (cleaned == values).all() else cleaned
 
 
 def _clean_all(values: pd.Series) -> pd.Series:
