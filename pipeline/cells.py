@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.columns import arrow_text
+from pipeline.columns import arrow_text, per_column
 from pipeline.errors import ConfigError
 from pipeline.headers import MappedSheet
 from pipeline.issues import MAX_WARNINGS_PER_TYPE, Issue, column_letter, printable
@@ -64,9 +64,10 @@ def hidden_characters(sheet: MappedSheet) -> list[Issue]:
     in the mapped cells of one sheet, before cleaning removes the latter."""
     issues = []
     where = {"file": sheet.file, "sheet": sheet.sheet}
-    for name in sheet.data.columns:
-        text = arrow_text(sheet.data[name])
-        rows = _rows(pc.match_substring_regex(text, SUSPECT))
+    names = list(sheet.data.columns)
+    texts = [arrow_text(sheet.data[name]) for name in names]
+    found = per_column(lambda text: _rows(pc.match_substring_regex(text, SUSPECT)), texts, len(sheet.data))
+    for name, text, rows in zip(names, texts, found, strict=True):
         if not len(rows):
             continue
         suspects = text.take(pa.array(rows))

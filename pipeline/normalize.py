@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.columns import arrow_text
+from pipeline.columns import arrow_text, per_column
 from pipeline.dataset import DatasetSpec, dependency_order
 from pipeline.headers import MappedSheet
 from pipeline.issues import Issue, column_letter
@@ -124,7 +124,8 @@ def normalize_steps(
         np.concatenate([np.full(len(s.data), i) for i, s in enumerate(sheets)]) if sheets else np.array([], int)
     )
     row_numbers = np.concatenate([s.row_numbers for s in sheets]) if sheets else np.array([], int)
-    cleaned = pd.DataFrame({name: clean_series(raw[name]) for name in mapped_fields}, index=raw.index)
+    texts = per_column(clean_series, [raw[name] for name in mapped_fields], len(raw))
+    cleaned = pd.DataFrame(dict(zip(mapped_fields, texts, strict=True)), index=raw.index)
     index = raw.index
     del raw, parts  # from here on only the cleaned text is needed
 

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from pipeline import pdpa
-from pipeline.columns import arrow_text
+from pipeline.columns import PARALLEL_ROWS, arrow_text
 from pipeline.dataset import DatasetSpec, FieldSpec
 from pipeline.issues import Issue
 from pipeline.normalize import NormalizedTable
@@ -307,7 +307,6 @@ def _plans(spec: DatasetSpec) -> list[_Plan]:
     return plans
 
 
-PARALLEL_ROWS = 10_000  # below this, threads cost more than they save
 
 
 def prepare(spec: DatasetSpec) -> None:
