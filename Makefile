@@ -27,7 +27,7 @@ BENCH_OUT     ?= benchmarks/results/bench-$(ROWS).json
 MANY          ?= 200
 MANY_ROWS     ?= 3000
 
-.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push bench-many bench-stream
+.PHONY: build validate new test fuzz lint help clean push plan ckan-up ckan-down bench bench-push bench-many bench-stream bench-engines
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -80,6 +80,10 @@ bench: $(VENV)/.installed-test ## benchmark the build against a bare calamine re
 
 bench-stream: $(VENV)/.installed-test ## a messy CSV export built in bounded memory vs in memory (ROWS=100000; STREAM_ARGS=--no-memory)
 	$(PY) -m benchmarks.stream --rows $(ROWS) $(STREAM_ARGS) --out benchmarks/results/bench-stream-$(ROWS).json
+
+bench-engines: $(VENV)/.installed-test ## engines that could read a CSV too large for memory, on the same messy export (ROWS=100000; installs polars, duckdb)
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) -m benchmarks.engines --rows $(ROWS) --out benchmarks/results/bench-engines-$(ROWS).json
 
 bench-push: $(VENV)/.installed-test ## time a push to the local portal vs a bare DataStore insert loop (ROWS=100000)
 	$(PY) -m benchmarks.push --rows $(ROWS) --out benchmarks/results/bench-push-$(ROWS).json
