@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.columns import arrow_text, per_column
 from pipeline.dataset import DatasetSpec, dependency_order
@@ -181,9 +182,10 @@ def _merge_filled(
     """The value keyed for `target` where there is one, else the one derived from `source`; a keyed
     value that disagrees with the derived one is an error naming both cells."""
     given = out[target]
-    conflict = (given != "") & (derived != "") & (given != derived)
+    keyed, other = (pc.cast(arrow_text(s), pa.large_string()) for s in (given, derived))
+    conflict = pc.and_(pc.and_(pc.not_equal(keyed, ""), pc.not_equal(other, "")), pc.not_equal(keyed, other))
     issues = []
-    for pos in np.flatnonzero(conflict.to_numpy()):
+    for pos in np.flatnonzero(conflict.to_numpy(zero_copy_only=False)):
         issues.append(
             Issue(
                 "error",
@@ -197,7 +199,8 @@ def _merge_filled(
                 **table.where(pos),
             )
         )
-    out[target] = given.where(given != "", derived)
+    merged = pc.if_else(pc.equal(keyed, ""), other, keyed)  # one Arrow kernel (a pandas where took 10x)
+    out[target] = pd.Series(pd.array(merged, dtype="str"), index=given.index)
     return issues
 
 
