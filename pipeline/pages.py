@@ -336,19 +336,26 @@ def _readers(schema: dict[str, Any]) -> dict[str, Reader]:
     return found
 
 
+# around a number: whitespace str.strip() drops, and (bareNumber false) text Frictionless drops
+# as it holds no digit (ASCII, Thai letters, currency signs; never any of Unicode's digits)
+SPACE = r"[ \t\n\r\x0b\x0c]*"
+WORDS = r"\t\n\r\x0b\x0c\x20-\x2c\x2e\x2f\x3a-\x7e\x{a0}\x{a2}-\x{a5}\x{e01}-\x{e4f}\x{20a0}-\x{20cf}"
+
+
 def _plain_number(fl: Any) -> str | None:
-    """A pattern of texts whose number Arrow reads exactly as Frictionless does once the group
-    characters are dropped and the decimal character is a point: ASCII digits, an optional
-    leading minus, group characters between digits and one decimal part (a number field's)."""
-    if fl.type == "integer":
-        return r"^-?[0-9]+$"
-    if fl.type != "number":
+    """A pattern of texts whose number Arrow reads exactly as Frictionless does: the digits
+    (group "core": ASCII digits, an optional leading minus, a number field's group characters
+    between digits and one decimal part) read once the group characters are dropped and the
+    decimal character is a point; before and after them only what Frictionless strips."""
+    if fl.type not in ("integer", "number"):
         return None
-    group, decimal = fl.group_char, fl.decimal_char
+    group, decimal = (fl.group_char, fl.decimal_char) if fl.type == "number" else ("", ".")
     if len(decimal) != 1 or decimal in "0123456789-" or group == decimal or any(c in "0123456789-" for c in group):
         return None
     grouped = f"(?:{re.escape(group)}[0-9]+)*" if group else ""
-    return rf"^-?[0-9]+{grouped}(?:{re.escape(decimal)}[0-9]+)?$"
+    fraction = f"(?:{re.escape(decimal)}[0-9]+)?" if fl.type == "number" else ""
+    before, after = (SPACE, SPACE) if fl.bare_number else (f"[{WORDS}]*", f"[{WORDS}\\-]*")
+    return rf"^{before}(?P<core>-?[0-9]+{grouped}{fraction}){after}$"
 
 
 def _labels(column: pa.ChunkedArray | pa.Array, missing: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
@@ -370,16 +377,18 @@ def _amounts(column: pa.ChunkedArray | pa.Array, reader: Reader) -> np.ndarray:
     blank = pc.is_in(texts, value_set=pa.array(("", *reader.missing), type=pa.string())).to_numpy(zero_copy_only=False)
     plain = np.zeros(len(texts), dtype=bool)
     if reader.plain:
-        plain = ~blank & pc.match_substring_regex(texts, reader.plain).to_numpy(zero_copy_only=False)
+        found = pc.extract_regex(texts, reader.plain)
+        plain = ~blank & found.is_valid().to_numpy(zero_copy_only=False)
         if plain.any():
-            digits = pc.filter(texts, pa.array(plain))
+            digits = pc.filter(found.field("core"), pa.array(plain))
             if reader.group:
                 digits = pc.replace_substring(digits, reader.group, "")
             if reader.decimal != ".":
                 digits = pc.replace_substring(digits, reader.decimal, ".")
             numbers[plain] = pc.cast(digits, pa.float64()).to_numpy(zero_copy_only=False)
-    for i in np.flatnonzero(~blank & ~plain).tolist():
-        value = reader.read(texts[i].as_py())
+    other = ~blank & ~plain
+    for i, text in zip(np.flatnonzero(other).tolist(), pc.filter(texts, pa.array(other)).to_pylist(), strict=True):
+        value = reader.read(text)
         numbers[i] = np.nan if value is None or isinstance(value, bool) else float(value)
     return numbers[encoded.indices.to_numpy(zero_copy_only=False)]
 
