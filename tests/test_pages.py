@@ -13,7 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.run import Config, build
 
@@ -470,3 +473,51 @@ def test_catalog_sums_amounts_in_the_schema_notation_by_category(
         {label: int(total) if total == total.to_integral_value() else float(total) for label, total in budget.items()}
     )
     assert shown["ผลรวมผู้เข้าร่วม ตามประเภท"] == _expected_bars({label: sum(found) for label, found in people.items()})
+
+
+NOTATIONS = [
+    {"type": "integer"},
+    {"type": "integer", "bareNumber": False},
+    {"type": "number"},
+    {"type": "number", "decimalChar": ","},
+    {"type": "number", "groupChar": ","},
+    {"type": "number", "decimalChar": ",", "groupChar": "."},
+    {"type": "number", "decimalChar": ",", "groupChar": " ", "bareNumber": False},
+    {"type": "number", "groupChar": "'", "bareNumber": False},
+]
+# around a number: signs, spaces, words, currency signs, digits of other scripts
+AROUND = ["-", "+", ".", ",", " ", "'", "\t", "\n", "\u00a0", "\x1c", "e", "๑", "٣", "²", "½", "฿", "$", "€", "%", "บาท", "NaN"]
+SEPARATORS = [",", ".", " ", "'", "", "_"]
+
+
+@st.composite
+def amount_cells(draw: st.DrawFn) -> str:
+    """A number's digits in groups and a decimal part, each separator any of several, with
+    text before and after it, or a missing value."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(["", "-", "NA"]))
+    groups = draw(st.lists(st.from_regex(r"[0-9]{1,4}", fullmatch=True), min_size=1, max_size=4))
+    digits = draw(st.sampled_from(SEPARATORS)).join(groups)
+    if draw(st.booleans()):
+        digits += draw(st.sampled_from(SEPARATORS)) + draw(st.from_regex(r"[0-9]{1,3}", fullmatch=True))
+    around = st.lists(st.sampled_from(AROUND), max_size=2).map("".join)
+    return draw(around) + draw(st.sampled_from(["", "-"])) + digits + draw(around)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(notation=st.sampled_from(NOTATIONS), cells=st.lists(amount_cells(), min_size=1, max_size=40))
+def test_catalog_reads_each_amount_as_frictionless_does(notation: dict[str, Any], cells: list[str]) -> None:
+    """Each cell of an amount column is the number Frictionless reads from it in the schema's
+    notation (missing, unreadable or a yes/no: no number), whichever way the catalog reads it."""
+    from pipeline import pages
+    from pipeline.validate import _frictionless_schema
+
+    schema = {"fields": [{"name": "amount", **notation}], "missingValues": ["", "-", "NA"]}
+    reader = pages._readers(schema)["amount"]
+    field = _frictionless_schema(schema).fields[0]
+    expected = []
+    for cell in cells:
+        value = None if cell in ("", "-", "NA") else field.create_value_reader()(cell)
+        expected.append(None if value is None or isinstance(value, bool) else float(value))
+    got = pages._amounts(pa.array(cells, type=pa.string()), reader).tolist()
+    assert [None if v != v else v for v in got] == [None if v is None or v != v else v for v in expected]
