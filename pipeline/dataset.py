@@ -103,6 +103,7 @@ class DatasetSpec:
     reference: Reference
     csv_options: dict[str, str]
     schema_digest: str = ""  # what passed the Table Schema check (see `load_dataset`'s `checked`)
+    schema_pending: bool = False  # the check is still to run (`check_schema`)
 
     @property
     def field_names(self) -> list[str]:
@@ -131,11 +132,13 @@ class DatasetSpec:
         return digest.hexdigest()
 
 
-def load_dataset(schemas_dir: Path, name: str, checked: Collection[str] = ()) -> DatasetSpec:
+def load_dataset(schemas_dir: Path, name: str, checked: Collection[str] = (), check: bool = True) -> DatasetSpec:
     """Read descriptor, Table Schema and field mapping of one dataset; fail with one clear line.
     `checked`: digests (`DatasetSpec.schema_digest`) of schemas that already passed the Table
     Schema check, which is skipped for them: it imports Frictionless, a third of a second of
-    every build, the whole of a rebuild with nothing changed."""
+    every build, the whole of a rebuild with nothing changed. `check=False` leaves the check to
+    the caller (`check_schema`, `DatasetSpec.schema_pending`) when the fields are well formed
+    enough to read and map a workbook by: the build runs it while the workbook is parsed."""
     directory = schemas_dir / name
     if not directory.is_dir():
         raise ConfigError(f"no schema for dataset {name!r}: expected folder {directory}")
@@ -150,14 +153,12 @@ def load_dataset(schemas_dir: Path, name: str, checked: Collection[str] = ()) ->
         raise ConfigError(f"dataset {name!r}: cannot load its schema files: {exc}") from exc
     reference = Reference(schemas_dir / "reference")
     table_schema = check_mapping(mapping, table_schema, directory / "fields.yaml", reference)
-    from pipeline.validate import schema_problems  # here: validate imports this module
-
     resources = ["", *(r.get("name", "") for r in descriptor["resources"])]
     digest = schema_digest(table_schema, resources, descriptor.get("$schema", ""))
-    problems = [] if digest in checked else schema_problems(table_schema, resources, descriptor.get("$schema", ""))
-    if problems:
-        where = (directory / resource["schema"]).as_posix()
-        raise ConfigError(f"dataset {name!r}: {where} is not a valid Table Schema:\n  " + "\n  ".join(problems))
+    pending = digest not in checked
+    if pending and (check or not _well_formed(table_schema)):
+        _check_schema(name, directory / resource["schema"], table_schema, resources, descriptor.get("$schema", ""))
+        pending = False
     fields = []
     for desc in table_schema["fields"]:
         extra = (mapping.get("fields") or {}).get(desc["name"]) or {}
@@ -194,6 +195,36 @@ def load_dataset(schemas_dir: Path, name: str, checked: Collection[str] = ()) ->
         reference=reference,
         csv_options=dict(mapping.get("csv", {}) or {}),
         schema_digest=digest,
+        schema_pending=pending,
+    )
+
+
+def check_schema(spec: DatasetSpec) -> None:
+    """The Table Schema check `load_dataset(check=False)` left pending: ConfigError naming every problem."""
+    if spec.schema_pending:
+        resources = ["", *(r.get("name", "") for r in spec.descriptor["resources"])]
+        path = spec.directory / spec.resource["schema"]
+        _check_schema(spec.name, path, spec.table_schema, resources, spec.descriptor.get("$schema", ""))
+
+
+def _check_schema(name: str, path: Path, table_schema: dict[str, Any], resources: list[str], profile: str) -> None:
+    from pipeline.validate import schema_problems  # here: validate imports this module
+
+    if problems := schema_problems(table_schema, resources, profile):
+        raise ConfigError(f"dataset {name!r}: {path.as_posix()} is not a valid Table Schema:\n  " + "\n  ".join(problems))
+
+
+def _well_formed(table_schema: dict[str, Any]) -> bool:
+    """What reading and mapping a workbook use of the fields is there and of the right kind
+    (names, titles, types, constraints), so the full check can run beside them."""
+    fields = table_schema.get("fields")
+    return isinstance(fields, list) and all(
+        isinstance(f, dict)
+        and isinstance(f.get("name"), str)
+        and isinstance(f.get("title", ""), str)
+        and isinstance(f.get("type", "string"), str)
+        and isinstance(f.get("constraints", {}), dict)
+        for f in fields
     )
 
 

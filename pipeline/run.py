@@ -25,7 +25,7 @@ import filelock
 import pandas as pd
 
 from pipeline import cells, headers, normalize, pages, paths, pdpa, publish, read, scaffold, stream, validate
-from pipeline.dataset import DatasetSpec, load_dataset
+from pipeline.dataset import DatasetSpec, check_schema, load_dataset
 from pipeline.errors import BuildLocked, ConfigError, PipelineError, ReadError
 from pipeline.issues import Issue, cap_warnings
 from pipeline.progress import QUIET, Progress
@@ -167,11 +167,12 @@ def process(
     files, skipped = read.discover(folder, published_dir / spec.name if published_dir else None)
     issues.extend(skipped)
     if stream.wanted(files, spec.csv_options, stream_bytes):
+        check_schema(spec)
         streamed, found, summary = stream.process(spec, folder, files, progress, published_dir)
         return streamed, _finish(spec, issues + found, summary), summary
-    # validation's setup on another thread: the workbook reader parses in Rust without the GIL
-    ready = threading.Thread(target=_ahead, args=(validate.prepare, spec), daemon=True)
-    ready.start()
+    # the Table Schema check and validation's setup on another thread: the workbook reader
+    # parses in Rust without the GIL
+    ready = _Ahead(lambda: _prepare(spec))
     for path in files:
         display = path.relative_to(folder).as_posix()
         summary.files.append(display)
@@ -202,7 +203,7 @@ def process(
         issues.append(Issue("error", "source-error", f"no .xlsx, .csv or .tsv files in {folder}"))
     progress.step(f"{spec.name}: normalizing and validating")
     progress.advance(summary.rows_read)
-    ready.join()
+    ready.wait()  # a Table Schema the check refuses stops the build here (exit 2), before any output
     table, row_issues = normalize.normalize(mapped, spec)
     issues.extend(row_issues)
     table, duplicate_issues = validate.drop_duplicate_rows(table)
@@ -216,11 +217,33 @@ def process(
     return table.values, _finish(spec, issues, summary), summary
 
 
-def _ahead(work: Callable[[DatasetSpec], None], spec: DatasetSpec) -> None:
-    """Work done early on another thread; a failure there is met again, and reported, where the
-    stage itself does the work."""
+class _Ahead(threading.Thread):
+    """Work started early on another thread; `wait` joins it and raises what it raised."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self._work = work
+        self._failure: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:  # noqa: BLE001 - raised again by wait(), on the caller's thread
+            self._failure = exc
+
+    def wait(self) -> None:
+        self.join()
+        if self._failure is not None:
+            raise self._failure
+
+
+def _prepare(spec: DatasetSpec) -> None:
+    """What the build can do while the workbook is read: the pending Table Schema check, then
+    validation's setup (a failure there is met again, and reported, by validation itself)."""
+    check_schema(spec)
     with contextlib.suppress(Exception):
-        work(spec)
+        validate.prepare(spec)
 
 
 def _finish(spec: DatasetSpec, issues: list[Issue], summary: Summary) -> list[Issue]:
@@ -292,7 +315,7 @@ def _stamp(config: Config, name: str) -> list[str]:
 
 def _load(config: Config, name: str) -> DatasetSpec:
     """The dataset's spec, its Table Schema check skipped if the published stamp says it passed."""
-    return load_dataset(config.schemas_dir, name, checked=_stamp(config, name)[1:2])
+    return load_dataset(config.schemas_dir, name, checked=_stamp(config, name)[1:2], check=False)
 
 
 def is_up_to_date(spec: DatasetSpec, config: Config, fingerprint: str) -> bool:

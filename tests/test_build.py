@@ -14,7 +14,7 @@ from frictionless import validate as frictionless_validate
 from pipeline.cli import main
 from pipeline.run import Config, build
 
-from .conftest import DATASET, HEADER, REPO, SCHEMAS, Workspace, entry, write_csv, write_xlsx
+from .conftest import DATASET, HEADER, REPO, SCHEMAS, Workspace, entry, folder_args, write_csv, write_xlsx
 
 PERSONAL = ["นายสมมติ ตัวอย่าง", "081-234-5678", "0812345679", "contact1@example.org", "นางตัวอย่าง สมมติ", "02-000-0000"]
 
@@ -429,7 +429,13 @@ def test_blank_rows_deep_in_a_long_sheet_keep_every_address(ws: Workspace) -> No
     assert ("E113", "province") in {(e.cell, e.field) for e in result.errors}
 
 
-def test_a_table_schema_changed_after_a_publish_is_checked_again(ws: Workspace) -> None:
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [("constraints", {"minLength": -1}, "minLength -1"), ("title", 5, "title")],  # checked beside the read; at load
+)
+def test_a_table_schema_changed_after_a_publish_is_checked_again(
+    ws: Workspace, key: str, value: object, problem: str
+) -> None:
     """The Table Schema check is skipped only for the schema the published stamp says passed it:
     a schema broken after a good build is refused (exit 2), and the published files stay as they were."""
     import shutil
@@ -444,9 +450,10 @@ def test_a_table_schema_changed_after_a_publish_is_checked_again(ws: Workspace) 
     before = ws.snapshot()
     path = schemas / DATASET / "entries.schema.json"
     table_schema = json.loads(path.read_text(encoding="utf-8"))
-    table_schema["fields"][0].setdefault("constraints", {})["minLength"] = -1
+    table_schema["fields"][0][key] = value
     path.write_text(json.dumps(table_schema, ensure_ascii=False), encoding="utf-8")
     result = build(config)[0]
     assert result.status == "failed"
-    assert "is not a valid Table Schema" in str(result.error) and "minLength -1" in str(result.error)
+    assert "is not a valid Table Schema" in str(result.error) and problem in str(result.error)
     assert ws.snapshot() == before
+    assert main(["build", "--quiet", *folder_args(ws.raw, ws.published, ws.reports, schemas)]) == 2
