@@ -17,7 +17,7 @@ import io
 import itertools
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,13 +200,23 @@ def sniff_format(path: Path) -> str:
 
 
 def read_file(
-    path: Path, display_name: str, csv_options: dict[str, str] | None = None, progress: Progress = QUIET
+    path: Path,
+    display_name: str,
+    csv_options: dict[str, str] | None = None,
+    progress: Progress = QUIET,
+    before_parse: Callable[[], None] | None = None,
 ) -> list[SheetGrid]:
-    """All grids of one raw file: one per visible worksheet, or one for a CSV."""
+    """All grids of one raw file: one per visible worksheet, or one for a CSV. `before_parse` is
+    called once the file passed the safety checks, as the parser starts (a workbook is parsed
+    in Rust without the GIL: the caller's other work can run beside it)."""
     kind = sniff_format(path)
     if kind == "xlsx":
         layouts = safety.inspect_workbook(path, display_name)
+        if before_parse is not None:
+            before_parse()
         return list(_read_xlsx(path, display_name, progress, layouts))
+    if before_parse is not None:
+        before_parse()
     return [_read_csv(path, display_name, csv_options or {}, progress)]
 
 

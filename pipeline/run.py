@@ -170,14 +170,14 @@ def process(
         check_schema(spec)
         streamed, found, summary = stream.process(spec, folder, files, progress, published_dir)
         return streamed, _finish(spec, issues + found, summary), summary
-    # the Table Schema check and validation's setup on another thread: the workbook reader
-    # parses in Rust without the GIL
+    # the Table Schema check and validation's setup on another thread, started as the first file
+    # is parsed (a workbook is parsed in Rust without the GIL; its safety scan needs both cores)
     ready = _Ahead(lambda: _prepare(spec))
     for path in files:
         display = path.relative_to(folder).as_posix()
         summary.files.append(display)
         try:
-            grids = read.read_file(path, display, spec.csv_options, progress)
+            grids = read.read_file(path, display, spec.csv_options, progress, before_parse=ready.begin)
         except ReadError as exc:
             issues.append(Issue("error", "source-error", str(exc).removeprefix(f"{display}: "), file=display))
             continue
@@ -203,6 +203,7 @@ def process(
         issues.append(Issue("error", "source-error", f"no .xlsx, .csv or .tsv files in {folder}"))
     progress.step(f"{spec.name}: normalizing and validating")
     progress.advance(summary.rows_read)
+    ready.begin()  # if no file got as far as its parser
     ready.wait()  # a Table Schema the check refuses stops the build here (exit 2), before any output
     table, row_issues = normalize.normalize(mapped, spec)
     issues.extend(row_issues)
@@ -218,13 +219,16 @@ def process(
 
 
 class _Ahead(threading.Thread):
-    """Work started early on another thread; `wait` joins it and raises what it raised."""
+    """Work started early (`begin`, once) on another thread; `wait` joins it and raises what it raised."""
 
     def __init__(self, work: Callable[[], None]) -> None:
         super().__init__(daemon=True)
         self._work = work
         self._failure: BaseException | None = None
-        self.start()
+
+    def begin(self) -> None:
+        if self.ident is None:
+            self.start()
 
     def run(self) -> None:
         try:
