@@ -677,3 +677,46 @@ def test_a_column_of_twenty_letters_counts_as_far_away_not_wrapped_around() -> N
     scan.feed(b'<row r="1"><c r="A1"><v>1</v></c><c r="' + b"Z" * 20 + b'1"><v>2</v></c></row>')
     scan.close()
     assert scan.cols[1] >= 1 << 40 and scan.cells > MAX_USED_CELLS
+
+
+def _with_doctype(source: Path, target: Path) -> None:
+    """`source` with an entity declaration in its workbook.xml: a workbook the checks refuse."""
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/workbook.xml":
+                assert b"<workbook" in data
+                data = data.replace(b"<workbook", b'<!DOCTYPE w [<!ENTITY x "y">]><workbook', 1)
+            dst.writestr(item, data)
+
+
+def test_a_workbook_checked_ahead_is_checked_again_if_it_changed_before_it_is_read(ws: Workspace) -> None:
+    """`make` starts a dataset's workbook checks before the stages are imported: a result is used only
+    for the file it was found on, and a refusal names the file as the build shows it."""
+    from pipeline import safety
+
+    good = ws.xlsx("a.xlsx", [HEADER, entry("A1")])
+    safety.scan_ahead([good])
+    assert safety.inspect_workbook(good, "a.xlsx") == safety._inspect(good, "a.xlsx")  # the early result
+    safety.scan_ahead([good])
+    safety._AHEAD[os.path.realpath(good)].result()  # checked early, then the file is replaced
+    _with_doctype(good, ws.root / "hostile.xlsx")
+    os.replace(ws.root / "hostile.xlsx", good)
+    with pytest.raises(ReadError, match=r"^a\.xlsx: refused: .*DTD"):
+        safety.inspect_workbook(good, "a.xlsx")
+    safety.scan_ahead([good])  # refused early too: the message still names the file as shown
+    with pytest.raises(ReadError, match=r"^ผลงาน/a\.xlsx: refused: .*DTD"):
+        safety.inspect_workbook(good, "ผลงาน/a.xlsx")
+
+
+def test_make_build_checks_the_workbook_ahead_and_still_refuses_a_hostile_one(ws: Workspace) -> None:
+    from pipeline.cli import main
+
+    ws.xlsx("a.xlsx", [HEADER, entry("A1")])
+    args = ["build", "--quiet", *ws.cli_args()[1:]]
+    assert main(args) == 0
+    _with_doctype(ws.dataset_dir / "a.xlsx", ws.root / "hostile.xlsx")
+    os.replace(ws.root / "hostile.xlsx", ws.dataset_dir / "a.xlsx")
+    before = ws.snapshot()
+    assert main(args) == 1
+    assert ws.snapshot() == before
