@@ -13,15 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from pipeline import __version__
+from pipeline import __version__, run, scaffold
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.issues import printable
 from pipeline.progress import Progress
-
-if TYPE_CHECKING:
-    from pipeline import run
 
 DEFAULT_CKAN_URL = "http://127.0.0.1:5000"
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PORTAL, EXIT_BUG = 0, 1, 2, 3, 70
@@ -206,10 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    if args.command == "build":
-        _scan_ahead(args)
-    from pipeline import run  # after the scan started: importing the stages takes half a second
-
     if args.command == "new":
         return _new(args)
     if args.command == "normalizers":
@@ -252,28 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _scan_ahead(args: argparse.Namespace) -> None:
-    """When one dataset is built, its workbooks' safety checks start before the stages are
-    imported (`safety.scan_ahead`); with several, the work is left to each build."""
-    from pipeline import safety
-
-    root = args.raw_dir
-    folders = [root / name for name in args.dataset] or (
-        sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
-    )
-    if len(folders) != 1:
-        return
-    safety.scan_ahead(
-        path
-        for folder in folders
-        for path in sorted(folder.rglob("*.xlsx"))
-        if path.is_file() and not any(part.startswith((".", "~$")) for part in path.relative_to(folder).parts)
-    )
-
-
 def _push(args: argparse.Namespace, config: run.Config) -> int:
     """Push (or plan) each published dataset on its own: one the portal refuses does not stop the others."""
-    from pipeline import ckan, scaffold  # imported here: building needs neither the HTTP stack nor these
+    from pipeline import ckan  # imported here: building does not need the HTTP stack
 
     url = args.ckan_url or os.environ.get("CKAN_URL") or DEFAULT_CKAN_URL
     allow_http = args.allow_http or os.environ.get("CKAN_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
@@ -350,8 +323,6 @@ def _push(args: argparse.Namespace, config: run.Config) -> int:
 
 def _new(args: argparse.Namespace) -> int:
     try:
-        from pipeline import scaffold
-
         made = scaffold.new_dataset(args.name, args.source, args.schemas_dir, args.raw_dir, force=args.force)
     except PipelineError as exc:
         _fail(str(exc), args.json, exc.exit_code)
@@ -410,8 +381,6 @@ def _positive_int(text: str) -> int:
 def _bug_report(exc: BaseException) -> str:
     """Where the pipeline failed (source lines of its own code), without the exception's
     text: that text can quote a cell value, and cell values may be personal data."""
-    from pipeline import run
-
     kind, frames = run.bug_location(exc)
     return (
         f"internal error ({kind}); this is a bug in the pipeline, not in your data. "

@@ -18,8 +18,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,51 +236,9 @@ class SheetScan:
         return (self.rows[1] - self.rows[0] + 1) * (self.cols[1] - self.cols[0] + 1)
 
 
-# workbooks whose checks started early (`scan_ahead`): real path -> (size and mtime, layouts) or None
-_AHEAD: dict[str, Future[tuple[tuple[int, int], dict[str, SheetLayout]] | None]] = {}
-
-
-def scan_ahead(paths: Iterable[Path]) -> None:
-    """Start these workbooks' checks now, one after another on a background thread: the build
-    runs them while Python is still importing pandas, pyarrow and the stages (half a second the
-    checks would otherwise wait for). `inspect_workbook` takes each result when the build gets
-    to that file, and checks the file again itself if it changed or was refused (for the message)."""
-    work = []
-    for path in paths:
-        future: Future[tuple[tuple[int, int], dict[str, SheetLayout]] | None] = Future()
-        _AHEAD.setdefault(os.path.realpath(path), future)
-        work.append((path, future))
-
-    def run() -> None:
-        for path, future in work:
-            if future.set_running_or_notify_cancel():
-                future.set_result(_inspect_ahead(path))
-
-    # a daemon thread: a build that finds nothing changed exits without waiting for it
-    threading.Thread(target=run, name="scan-ahead", daemon=True).start()
-
-
-def _inspect_ahead(path: Path) -> tuple[tuple[int, int], dict[str, SheetLayout]] | None:
-    try:
-        stat = path.stat()
-        return (stat.st_size, stat.st_mtime_ns), _inspect(path, path.name)
-    except Exception:  # noqa: BLE001 - checked again, and reported, by inspect_workbook
-        return None
-
-
 def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
     """Refuse a zip bomb, XML entity tricks and formulas without a cached value; return the
     layout of each worksheet (by sheet name), read on the same pass."""
-    ahead = _AHEAD.pop(os.path.realpath(path), None)
-    found = ahead.result() if ahead is not None else None
-    if found is not None:
-        stat = path.stat()
-        if found[0] == (stat.st_size, stat.st_mtime_ns):
-            return found[1]
-    return _inspect(path, display_name)
-
-
-def _inspect(path: Path, display_name: str) -> dict[str, SheetLayout]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
