@@ -91,6 +91,8 @@ class Pushed:
         path = self.schemas / self.name / "datapackage.json"
         self.descriptor = json.loads(path.read_text(encoding="utf-8"))
         self.descriptor["name"] = self.name
+        # the portal's titles are unique too: a `make push` of the sample to the same portal keeps its own
+        self.descriptor["title"] = f"{self.descriptor['title']} ({suffix})"
         self.descriptor["x_portal"]["organization"]["name"] = self.org
         path.write_text(json.dumps(self.descriptor, ensure_ascii=False), encoding="utf-8")
         rows = [entry(f"D-{i}", province=p, submitted=s) for i, (p, s, _) in enumerate(ROWS, 1)]
