@@ -255,19 +255,7 @@ def main() -> int:
     published, reports = work / "published", work / "reports"
 
     read_cmd = [PY, "-m", "benchmarks.measure", "read-calamine", str(clean)]
-    build_cmd = [
-        PY,
-        "-m",
-        "pipeline",
-        "build",
-        "--raw-dir",
-        str(raw_dir),
-        "--published-dir",
-        str(published),
-        "--reports-dir",
-        str(reports),
-        "--force",
-    ]
+    build_cmd = build_command(raw_dir, work)
     a_runs, b_runs = [], []
     for _ in range(args.repeat):  # interleaved, so a change in the machine's load hits both
         a_runs.append(timed(read_cmd))
