@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from pipeline.run import Config
+from pipeline.safety import SheetScan
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "schemas"
@@ -50,6 +52,16 @@ def entry(
     result: str = "ผ่าน",
 ) -> list[object]:
     return [entry_id, year, org, kind, province, title, submitted, result]
+
+
+def scans_split_everywhere(xml: bytes, first: int = 0) -> Iterator[tuple[int, SheetScan]]:
+    """`xml` scanned as two blocks cut at every place from `first` on: (cut, the finished scan)."""
+    for cut in range(first, len(xml) + 1 - first):
+        scan = SheetScan()
+        scan.feed(xml[:cut])
+        scan.feed(xml[cut:])
+        scan.close()
+        yield cut, scan
 
 
 def folder_args(raw: Path, published: Path, reports: Path, schemas: Path) -> list[str]:

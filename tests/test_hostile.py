@@ -22,7 +22,7 @@ from pipeline.errors import ReadError
 from pipeline.read import read_file
 from pipeline.run import build
 
-from .conftest import DATASET, HEADER, REPO, Workspace, entry, write_csv, write_xlsx
+from .conftest import DATASET, HEADER, REPO, Workspace, entry, scans_split_everywhere, write_csv, write_xlsx
 
 
 def published_ids(ws: Workspace) -> list[str]:
@@ -407,16 +407,10 @@ def test_stray_cell_far_from_the_table_is_refused_not_allocated(ws_published: Wo
 
 @pytest.mark.parametrize("formula", [b"", b"<f>1+1</f>", b'<x:f t="shared" si="0"/>'])
 def test_sheet_scan_is_exact_wherever_the_stream_splits_the_xml(formula: bytes) -> None:
-    from pipeline.safety import SheetScan
-
     xml = (
         b'<sheetData><row r="2"><c r="C2" t="s"><v>1</v></c><c r="XFD1048576">'
         + formula
         + b'<v>2</v></c></row><row r="3"><c r="D3" t="inlineStr"><is><t>&lt;f a:f</t></is></c></row></sheetData>'
     )
-    for cut in range(1, len(xml)):
-        scan = SheetScan()
-        scan.feed(xml[:cut])
-        scan.feed(xml[cut:])
-        scan.close()
+    for cut, scan in scans_split_everywhere(xml, first=1):
         assert (scan.rows, scan.cols, scan.formulas) == ([2, 1_048_576], [3, 16_384], bool(formula)), cut

@@ -26,7 +26,7 @@ from pipeline.errors import ConfigError, ReadError
 from pipeline.run import Config, build, check
 
 from . import formula_corpus, pii_corpus
-from .conftest import DATASET, HEADER, REPO, SCHEMAS, Workspace, entry, write_csv
+from .conftest import DATASET, HEADER, REPO, SCHEMAS, Workspace, entry, scans_split_everywhere, write_csv
 
 REFERENCE = SCHEMAS / "reference"
 
@@ -271,13 +271,7 @@ def test_fastexcel_and_calamine_read_every_number_the_same(tmp_path: Path, numbe
     ],
 )
 def test_sheet_scan_finds_numbers_fastexcel_would_round_wherever_the_stream_splits(xml: bytes, long: bool) -> None:
-    from pipeline.safety import SheetScan
-
-    for cut in range(len(xml) + 1):
-        scan = SheetScan()
-        scan.feed(xml[:cut])
-        scan.feed(xml[cut:])
-        scan.close()
+    for cut, scan in scans_split_everywhere(xml):
         assert scan.long_numbers is long, cut
 
 

@@ -19,6 +19,8 @@ from benchmarks import writers
 from benchmarks.generate import rows
 from pipeline import read
 
+from .conftest import scans_split_everywhere
+
 TYPED: list[object] = [2.5, 0.1, -7.25, dt.time(10, 30), dt.datetime(2021, 3, 1, 8, 15), True, False, 2564, 0]
 
 
@@ -91,13 +93,7 @@ def test_cells_that_hold_nothing_do_not_move_the_columns(tmp_path: Path) -> None
 def test_only_cell_values_send_a_sheet_to_the_exact_reader(xml: bytes, long: bool) -> None:
     """LibreOffice writes page margins with 15 decimals into every sheet: not a cell, so not a
     reason to leave the fast path; a cell value with more decimals than fastexcel keeps is."""
-    from pipeline.safety import SheetScan
-
-    for cut in range(len(xml) + 1):
-        scan = SheetScan()
-        scan.feed(xml[:cut])
-        scan.feed(xml[cut:])
-        scan.close()
+    for cut, scan in scans_split_everywhere(xml):
         assert scan.long_numbers is long, cut
 
 
