@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -232,9 +232,14 @@ def schema_digest(table_schema: dict[str, Any], resources: list[str], profile: s
     """Everything the Table Schema check's verdict depends on: the schema as loaded, the names a
     key may reference, the package profile, Frictionless's version and the checking code."""
     digest = hashlib.sha256(json.dumps([table_schema, resources, profile], sort_keys=True).encode())
-    digest.update(version("frictionless").encode())
-    digest.update((Path(__file__).parent / "validate.py").read_bytes())
+    digest.update(_checker_digest())
     return digest.hexdigest()
+
+
+@cache
+def _checker_digest() -> bytes:
+    """Frictionless's version and the checking code, once per process (the same for every dataset)."""
+    return version("frictionless").encode() + hashlib.sha256((Path(__file__).parent / "validate.py").read_bytes()).digest()
 
 
 # -- fields.yaml, checked at load: a mistake there is a configuration error (exit 2) naming
