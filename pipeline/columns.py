@@ -22,10 +22,15 @@ R = TypeVar("R")
 PARALLEL_ROWS = 10_000  # below this, threads cost more than they save
 
 
+def column_threads(columns: int, rows: int) -> int:
+    """Threads for work per column: one per core (at most one per column) from PARALLEL_ROWS rows, else 1."""
+    return max(1, min(columns, os.cpu_count() or 1)) if rows >= PARALLEL_ROWS else 1
+
+
 def per_column(work: Callable[[T], R], items: Sequence[T], rows: int) -> list[R]:
     """`work` on each column's item, in order; side by side on the machine's cores when the table
     has PARALLEL_ROWS or more (Arrow's kernels, which do the work, release the GIL)."""
-    workers = min(len(items), os.cpu_count() or 1) if rows >= PARALLEL_ROWS else 1
+    workers = column_threads(len(items), rows)
     if workers <= 1:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -13,7 +13,6 @@ import builtins
 import functools
 import json
 import math
-import os
 import re
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from pipeline import pdpa
-from pipeline.columns import PARALLEL_ROWS, arrow_text
+from pipeline.columns import arrow_text, column_threads
 from pipeline.dataset import DatasetSpec, FieldSpec
 from pipeline.issues import Issue
 from pipeline.normalize import NormalizedTable
@@ -358,7 +357,7 @@ def cell_findings(table: NormalizedTable, plans: list[_Plan] | None = None) -> l
     checks a large table batch by batch with it)."""
     plans = _plans(table.spec) if plans is None else plans
     blank = _blank_rows(table, plans)
-    workers = max(1, min(len(plans), os.cpu_count() or 1)) if len(table.values) >= PARALLEL_ROWS else 1
+    workers = column_threads(len(plans), len(table.values))
     found: list[Located] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         # issues of one field are built while the threads still check the next ones

@@ -181,12 +181,12 @@ def test_a_large_table_checked_through_distinct_values_agrees_with_frictionless(
     thresholds are lowered so that Frictionless has 3,000 rows to read, not 12,000.)"""
     import random
 
-    from pipeline import validate
+    from pipeline import columns, validate
 
     from .differential import HOSTILE, VALID
 
     monkeypatch.setattr(validate, "SAMPLE_ROWS", 1000)
-    monkeypatch.setattr(validate, "PARALLEL_ROWS", 1000)
+    monkeypatch.setattr(columns, "PARALLEL_ROWS", 1000)
 
     schema = {
         "fields": [
