@@ -209,14 +209,11 @@ def read_file(
     """All grids of one raw file: one per visible worksheet, or one for a CSV. `before_parse` is
     called once the file passed the safety checks, as the parser starts (a workbook is parsed
     in Rust without the GIL: the caller's other work can run beside it)."""
-    kind = sniff_format(path)
-    if kind == "xlsx":
-        layouts = safety.inspect_workbook(path, display_name)
-        if before_parse is not None:
-            before_parse()
-        return list(_read_xlsx(path, display_name, progress, layouts))
+    layouts = safety.inspect_workbook(path, display_name) if sniff_format(path) == "xlsx" else None
     if before_parse is not None:
         before_parse()
+    if layouts is not None:
+        return list(_read_xlsx(path, display_name, progress, layouts))
     return [_read_csv(path, display_name, csv_options or {}, progress)]
 
 
