@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,10 @@ DEFAULT_TOKEN_FILE = Path(".ckan/apitoken")
 WRITE_VERBS = ("create", "update", "patch", "delete", "purge", "upsert")
 # actions that give the same result when sent twice: safe to retry after a transient failure
 REPEATABLE_WRITES = {"package_patch", "organization_patch", "resource_patch", "datastore_upsert", "datastore_delete"}
+# HTTP answers worth another try: the server or a proxy in front of it failed, or a write conflicted
+TRANSIENT_STATUSES = {409, 500, 502, 503, 504}
+# ckanapi reports an answer it does not recognize as repr([url, status, body])
+_ANSWER_STATUS = re.compile(r"""^\[(?:'[^']*'|"[^"]*"), (\d{3}),""")
 
 
 class TransientPortalError(Exception):
@@ -181,7 +186,7 @@ class Portal:
             raise
         except ckanapi.CKANAPIError as exc:
             text = self._short(exc)
-            if any(code in text for code in ("500", "502", "503", "504", "409")):
+            if answer_status(exc) in TRANSIENT_STATUSES:
                 raise TransientPortalError(text) from None
             raise PortalError(f"{action} failed at {self.url}: {text}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -280,6 +285,13 @@ class Portal:
             raise PortalError(f"the CKAN portal at {self.url} is not reachable; nothing was changed ({exc})") from None
         finally:
             self.retry_seconds = budget
+
+
+def answer_status(exc: ckanapi.CKANAPIError) -> int | None:
+    """The HTTP status of an answer ckanapi did not recognize, read from where ckanapi puts it (not
+    searched for in the message: a body or a token may hold "409" or "500" anywhere)."""
+    found = _ANSWER_STATUS.match(str(exc.args[0])) if exc.args else None
+    return int(found.group(1)) if found else None
 
 
 def _scrubbed(value: Any, scrub: Callable[[str], str]) -> Any:
