@@ -124,7 +124,10 @@ def more_invisible(count: int, name: str, where: dict[str, str]) -> Issue:
 def more_escaped(count: int, name: str) -> Issue:
     """The warning counting the cells of a field escaped beyond those listed."""
     return Issue(
-        "warning", "formula-escaped", f"… and {count:,} more cells of {name} published with a leading apostrophe", field=name
+        "warning",
+        "formula-escaped",
+        f"… and {count:,} more cells of {name} published with a leading apostrophe",
+        field=name,
     )
 
 

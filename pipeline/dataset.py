@@ -211,7 +211,9 @@ def _check_schema(name: str, path: Path, table_schema: dict[str, Any], resources
     from pipeline.validate import schema_problems  # here: validate imports this module
 
     if problems := schema_problems(table_schema, resources, profile):
-        raise ConfigError(f"dataset {name!r}: {path.as_posix()} is not a valid Table Schema:\n  " + "\n  ".join(problems))
+        raise ConfigError(
+            f"dataset {name!r}: {path.as_posix()} is not a valid Table Schema:\n  " + "\n  ".join(problems)
+        )
 
 
 def _well_formed(table_schema: dict[str, Any]) -> bool:
@@ -239,7 +241,9 @@ def schema_digest(table_schema: dict[str, Any], resources: list[str], profile: s
 @cache
 def _checker_digest() -> bytes:
     """Frictionless's version and the checking code, once per process (the same for every dataset)."""
-    return version("frictionless").encode() + hashlib.sha256((Path(__file__).parent / "validate.py").read_bytes()).digest()
+    return (
+        version("frictionless").encode() + hashlib.sha256((Path(__file__).parent / "validate.py").read_bytes()).digest()
+    )
 
 
 # -- fields.yaml, checked at load: a mistake there is a configuration error (exit 2) naming

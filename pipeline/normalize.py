@@ -107,11 +107,12 @@ def normalize(sheets: list[MappedSheet], spec: DatasetSpec) -> tuple[NormalizedT
 
 
 def normalize_steps(
-    sheets: list[MappedSheet], spec: DatasetSpec
+    sheets: list[MappedSheet], spec: DatasetSpec, rules: ThaiRules | None = None
 ) -> tuple[NormalizedTable, list[tuple[str, list[Issue]]], list[Problem]]:
     """`normalize`, with its issues in the two groups it reports in turn: a keyed value that disagrees
     with the one another field fills in (per field), then the rows each normalizer refused
-    (`pipeline/stream.py` puts a large table's batches back in that order)."""
+    (`pipeline/stream.py` puts a large table's batches back in that order, and hands every batch
+    the same `rules`, which remember the values they worked out)."""
     mapped_fields = [f.name for f in spec.fields if not f.derived_from]
     parts = []
     for sheet in sheets:
@@ -130,7 +131,7 @@ def normalize_steps(
     index = raw.index
     del raw, parts  # from here on only the cleaned text is needed
 
-    rules = ThaiRules(spec.reference)
+    rules = rules or ThaiRules(spec.reference)
     table = NormalizedTable(pd.DataFrame(), cleaned, sheet_index, row_numbers, sheets, spec)
     out: dict[str, pd.Series] = {}
     filled: dict[str, tuple[str, pd.Series]] = {}  # target field -> (source field, value derived for it)

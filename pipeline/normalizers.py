@@ -16,15 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from pipeline.columns import map_distinct, map_distinct_rows, spread, spread_or_keep
 from pipeline.thai import THAI_DIGITS, arabic_digits, clean_series, match_key
+
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from pipeline.dataset import FieldSpec, Reference
@@ -154,6 +156,26 @@ def _reference_values(column: Column, distinct: tuple[np.ndarray, Sequence[str |
 
 # -- Thai rules built from schemas/reference/ -------------------------------------------------
 
+REMEMBERED_MAX = 200_000  # values each rule remembers; beyond, it works them out again
+
+
+def _remembered(rule: Callable[[Any, str], R]) -> Callable[[Any, str], R]:
+    """A single-value rule that remembers its answers on its ThaiRules: the batches of a streamed
+    table repeat most of their distinct dates and names, and one ThaiRules serves them all."""
+    slot = f"_remembered_{rule.__name__}"
+
+    @wraps(rule)
+    def remembering(self: Any, text: str) -> R:
+        memo: dict[str, R] = self.__dict__.setdefault(slot, {})
+        if text in memo:
+            return memo[text]
+        result = rule(self, text)
+        if len(memo) < REMEMBERED_MAX:
+            memo[text] = result
+        return result
+
+    return remembering
+
 
 class ThaiRules:
     """Rules for Thai dates, years, places and local-government names, built from reference tables."""
@@ -211,6 +233,7 @@ class ThaiRules:
     # how pandas and numpy print a missing number: in a province column it means "empty", not น่าน (Nan)
     _MISSING_NOT_NAN = frozenset({"NaN", "nan"})
 
+    @_remembered
     def province(self, text: str) -> str | None:
         if text in self._MISSING_NOT_NAN:
             return None
@@ -218,6 +241,7 @@ class ThaiRules:
         key = re.sub(r"^(?:จังหวัด|จ\.)", "", key)
         return self.province_by_key.get(key)
 
+    @_remembered
     def government_type(self, text: str) -> str | None:
         return self.government_type_by_key.get(match_key(text))
 
@@ -225,6 +249,7 @@ class ThaiRules:
     # "องค์การบริหารส่วนจังหวัดเชียงใหม่" and "อบจ.เชียงใหม่" are left whole
     _TRAILING_PROVINCE = re.compile(r"^(.*\S)\s+(?:จังหวัด|จ\.)\s*(\S+)$")
 
+    @_remembered
     def government_name(self, text: str) -> tuple[str, str, str]:
         """(full official name, type from the name or "", province from the name or "")."""
         if not text:
@@ -250,6 +275,7 @@ class ThaiRules:
 
     _YEAR = re.compile(r"^(?:(พ\.?ศ\.?)|(ค\.?ศ\.?))?([0-9]{4})$")
 
+    @_remembered
     def year(self, text: str) -> str | None:
         m = self._YEAR.match(arabic_digits(text).replace(" ", "").removeprefix("ปี"))
         if not m:
@@ -264,6 +290,7 @@ class ThaiRules:
     _DAY_MONTH_YEAR = re.compile(r"^([0-9]{1,2}) ?([^0-9 ][^0-9]*?) ?(?:พ\.ศ\.|พ\.ศ|ค\.ศ\.)? ?([0-9]{4}|[0-9]{2})$")
     _SERIAL = re.compile(r"^[0-9]{5}$")
 
+    @_remembered
     def date(self, text: str) -> str | None:
         """ISO date (CE) from the forms officers key, or None when unreadable or impossible."""
         text = arabic_digits(text).removeprefix("วันที่").strip()

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import python_calamine
 
-from pipeline import safety
+from pipeline import safety, sheetblocks
 from pipeline.errors import ReadError
 from pipeline.issues import Issue, printable
 from pipeline.progress import QUIET, Progress
@@ -262,16 +262,22 @@ def _read_xlsx(
 
 
 def _fast_grid(
-    batch: pa.RecordBatch, layout: safety.SheetLayout | None, progress: Progress
+    batch: pa.RecordBatch,
+    layout: safety.SheetLayout | None,
+    progress: Progress,
+    first_row: int = 1,
+    pinned: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray] | None:
-    """Rows come from the sheet's first row, columns from its first used column: that column
+    """Rows come from the sheet's row `first_row`, columns from its first used column: that column
     is taken from the sheet's <dimension>, and checked against the cells (same width, a value
-    in the first column)."""
+    in the first column, unless a block's sentinel `pinned` the columns: sheetblocks.py)."""
     if layout is None or layout.first_col is None:
         return None
     if batch.num_columns == 0 or batch.num_rows == 0:
         return pd.DataFrame(), np.array([], dtype=np.int64)
-    if batch.num_columns != layout.width or (layout.first_col and batch.column(0).null_count == batch.num_rows):
+    if batch.num_columns != layout.width or (
+        layout.first_col and not pinned and batch.column(0).null_count == batch.num_rows
+    ):
         return None  # the dimension disagrees with the cells: let python-calamine place them
     if layout.exact_numbers:
         return None  # fastexcel writes numbers with at most 9 decimals (1.5e-10 -> "0"): calamine keeps every digit
@@ -294,7 +300,7 @@ def _fast_grid(
         table = pa.concat_tables([table.slice(0, top).filter(pa.array(keep[:top])), body])
     cells = table.to_pandas()
     cells.columns = [int(c) for c in cells.columns]
-    row_numbers = (np.arange(batch.num_rows) + 1)[keep]
+    row_numbers = (np.arange(batch.num_rows) + first_row)[keep]
     merged = [(r, c) for r, c in layout.merged if r[0] != c[0]]
     if merged and len(cells):
         cells = _fill_vertical_merges(cells, row_numbers, merged)
@@ -571,6 +577,44 @@ def stream_encoding(path: Path, options: dict[str, str]) -> str | None:
         if exc.start < len(head) - 3:  # not a character cut at the end of the sample
             return None
     return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+
+
+def batches(
+    path: Path, display_name: str, options: dict[str, str], batch_rows: int, progress: Progress = QUIET
+) -> Iterator[SheetGrid]:
+    """A file's rows a batch at a time: a CSV's `batch_rows` records, a workbook's blocks of rows
+    (`workbook_batches`)."""
+    if sniff_format(path) == "xlsx":
+        return workbook_batches(path, display_name, progress)
+    encoding = stream_encoding(path, options) or "utf-8"
+    return csv_batches(path, display_name, options, encoding, batch_rows, progress)
+
+
+def workbook_batches(path: Path, display_name: str, progress: Progress = QUIET) -> Iterator[SheetGrid]:
+    """The rows of a one-sheet workbook a block at a time (`pipeline/sheetblocks.py`), after the
+    same safety scan and as the fast path reads them whole, cell for cell. Raises
+    sheetblocks.NotInBlocks (before any block, unless a block surprises it) for a sheet that only
+    the whole-workbook reader places exactly: merged cells, long numbers, several sheets."""
+    layouts = safety.inspect_workbook(path, display_name)
+    if len(layouts) != 1:
+        raise sheetblocks.NotInBlocks(f"{len(layouts)} worksheets")
+    [(name, layout)] = layouts.items()
+    if not layout.visible or layout.first_col is None or layout.width is None:
+        raise sheetblocks.NotInBlocks("a hidden sheet, or no cells")
+    if layout.exact_numbers or any(top[0] != bottom[0] for top, bottom in layout.merged):
+        raise sheetblocks.NotInBlocks("numbers only python-calamine writes exactly, or cells merged down rows")
+    progress.step(printable(f"reading {display_name} › {name}"))
+    try:
+        for first, batch in sheetblocks.row_blocks(path, layout.member, layout.first_col, layout.width):
+            grid = _fast_grid(batch, layout, progress, first_row=first, pinned=True)
+            del batch
+            if grid is None:
+                raise sheetblocks.NotInBlocks("a block's columns differ from the sheet's")
+            yield SheetGrid(display_name, name, grid[0], grid[1], "fastexcel")
+    except (sheetblocks.NotInBlocks, ReadError, KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # calamine raises its own errors, and a Rust panic is a BaseException
+        raise ReadError(f"{display_name} › {name}: cannot read sheet: {_short(exc)}") from exc
 
 
 def csv_batches(

@@ -30,6 +30,7 @@ from pipeline.errors import BuildLocked, ConfigError, PipelineError, ReadError
 from pipeline.issues import Issue, cap_warnings
 from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary, write_report
+from pipeline.sheetblocks import NotInBlocks
 
 FINGERPRINT_FILE = read.OUTPUT_MARK  # raw discovery refuses folders holding one
 
@@ -168,8 +169,11 @@ def process(
     issues.extend(skipped)
     if stream.wanted(files, spec.csv_options, stream_bytes):
         check_schema(spec)
-        streamed, found, summary = stream.process(spec, folder, files, progress, published_dir)
-        return streamed, _finish(spec, issues + found, summary), summary
+        try:
+            streamed, found, summary = stream.process(spec, folder, files, progress, published_dir)
+            return streamed, _finish(spec, issues + found, summary), summary
+        except NotInBlocks as exc:  # the same rows, read whole: only the memory differs
+            progress.step(f"{spec.name}: a workbook is read whole ({exc})")
     # the Table Schema check and validation's setup on another thread, started as the first file
     # is parsed (a workbook is parsed in Rust without the GIL; its safety scan needs both cores)
     ready = _Ahead(lambda: _prepare(spec))
@@ -212,7 +216,9 @@ def process(
     issues.extend(duplicate_issues)
     # three independent checks of the same table, side by side (their Arrow kernels release the GIL)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        checks = [pool.submit(check, table) for check in (cells.check_values, validate.validate, validate.personal_data)]
+        checks = [
+            pool.submit(check, table) for check in (cells.check_values, validate.validate, validate.personal_data)
+        ]
         for found in checks:
             issues.extend(found.result())
     summary.rows_published = len(table.values)

@@ -30,17 +30,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import cells, headers, normalize, publish, read, validate
+from pipeline import cells, headers, normalize, publish, read, sheetblocks, validate
 from pipeline.dataset import DatasetSpec
 from pipeline.errors import ReadError
 from pipeline.headers import MappedSheet
 from pipeline.issues import MAX_WARNINGS_PER_TYPE, Issue
 from pipeline.normalize import NormalizedTable
-from pipeline.normalizers import Problem
+from pipeline.normalizers import Problem, ThaiRules
 from pipeline.progress import QUIET, Progress
 from pipeline.report import Summary
 
 STREAM_BYTES = 256 << 20  # CSV input at least this large is built batch by batch
+# a sheet's XML spells a table out in about twice the bytes of its CSV (tags and cell addresses)
+XML_BYTES_PER_CSV_BYTE = 2
 BATCH_ROWS = 100_000  # records per batch: a few hundred MB of working memory
 BUCKET_ROWS = 500_000  # published rows written per sorted bucket
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -48,20 +50,42 @@ HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit r
 _COUNT = re.compile(r"^… and ([0-9,]+) more")  # a warning that counts those not listed
 
 
-def _trim() -> None:
-    """Give the heap glibc keeps after a batch back to the system: without it the freed pages of
-    one batch stay in the process and the peak grows with the number of batches."""
+_batches_since_trim = 0
+TRIM_EVERY = 3  # batches: a trim walks the whole heap (~8 ms), and three batches' pages are few
+
+
+def _trim(batch: bool = False) -> None:
+    """Give the heap glibc keeps back to the system (after every TRIM_EVERY-th `batch`): without
+    it the freed pages of one batch stay in the process and the peak grows with the number of batches."""
+    global _batches_since_trim
+    _batches_since_trim += batch
+    if batch and _batches_since_trim < TRIM_EVERY:
+        return
+    _batches_since_trim = 0
     read._return_freed_memory()
 
 
 def wanted(files: list[Path], options: dict[str, str], stream_bytes: int | None) -> bool:
-    """Stream when every file is a CSV readable batch by batch and together they reach `stream_bytes`."""
-    if stream_bytes is None or not files or sum(p.stat().st_size for p in files) < stream_bytes:
+    """Stream when every file can be read batch by batch (a CSV, or a one-sheet workbook:
+    `sheetblocks.sheet_xml_bytes`) and together they reach `stream_bytes` of CSV, a sheet's XML
+    counted as the CSV it would make."""
+    if stream_bytes is None or not files:
         return False
+    total = 0
     try:
-        return all(read.sniff_format(p) == "csv" and read.stream_encoding(p, options) for p in files)
+        for path in files:
+            if read.sniff_format(path) == "xlsx":
+                size = sheetblocks.sheet_xml_bytes(path)
+                if size is None:
+                    return False
+                total += size // XML_BYTES_PER_CSV_BYTE
+            elif read.stream_encoding(path, options):
+                total += path.stat().st_size
+            else:
+                return False
     except ReadError:
         return False  # the whole-file reader says what is wrong with it
+    return total >= stream_bytes
 
 
 @dataclass
@@ -91,7 +115,9 @@ class _Spill:
         if self.writer is None:
             self.schema = table.schema
             self.writer = pa.ipc.new_file(str(self.path), table.schema, options=IPC_OPTIONS)
-        self.writer.write_table(table.cast(self.schema), max_chunksize=max(table.num_rows, 1))
+        # one record batch per write, so that batch numbers are write numbers (a table whose
+        # columns come in several chunks would otherwise be written as several batches)
+        self.writer.write_table(table.cast(self.schema).combine_chunks(), max_chunksize=max(table.num_rows, 1))
         self.count += 1
         return self.count - 1
 
@@ -140,11 +166,12 @@ def process(
     hashes: list[tuple[np.ndarray, np.ndarray]] = []
     numbers: list[np.ndarray] = []
     done: list[_File] = []
+    rules = ThaiRules(spec.reference)
     for path in files:
         one = _File(path.relative_to(folder).as_posix())
         summary.files.append(one.display)
         try:
-            _first_pass(spec, path, one, first, hashes, numbers, progress, batch_rows)
+            _first_pass(spec, path, one, first, hashes, numbers, progress, batch_rows, rules)
         except ReadError as exc:
             message = str(exc).removeprefix(f"{one.display}: ")
             done.append(_File(one.display, [Issue("error", "source-error", message, file=one.display)]))
@@ -158,7 +185,7 @@ def process(
     for one in done:
         issues.extend(one.issues)
         if one.sheet is not None:
-            summary.sheets.append(one.display)
+            summary.sheets.append(f"{one.display} › {one.sheet.sheet}" if one.sheet.sheet else one.display)
             summary.personal_data_columns_dropped.extend(one.sheet.dropped_personal)
             summary.rows_read += one.rows
     if not summary.files:
@@ -222,7 +249,7 @@ def process(
         result.spill.write(_text_table(table.values, table.row_numbers))
         offset += len(table.values)
         del table
-        _trim()
+        _trim(batch=True)
     if not start:  # no rows: the checks still run once (a field's bad `formulas` policy is an error)
         checked.append((0, cells.check_values(_batch_table(spec, sheets, 0, None))))
     result.spill.close()
@@ -257,15 +284,17 @@ def _first_pass(
     numbers: list[np.ndarray],
     progress: Progress,
     batch_rows: int,
+    rules: ThaiRules,
 ) -> None:
     """Read, map and normalize one file batch by batch into `spill`; its issues into `one`."""
-    encoding = read.stream_encoding(path, spec.csv_options) or "utf-8"
     width = 0
+    sheet_name = ""
     unlabelled: dict[int, tuple[int, int]] = {}
     labelled: set[int] = set()
     hidden: list[tuple[int, list[Issue]]] = []
     header_seen = False
-    for grid in read.csv_batches(path, one.display, spec.csv_options, encoding, batch_rows, progress):
+    for grid in read.batches(path, one.display, spec.csv_options, batch_rows, progress):
+        sheet_name = grid.sheet
         width = max([width, *(int(c) + 1 for c in grid.cells.columns)])
         grid.cells = grid.cells.reindex(columns=range(width), fill_value="")
         if not header_seen:
@@ -300,7 +329,7 @@ def _first_pass(
         number = spill.count
         hidden.append((number, cells.hidden_characters(batch)))
         one.rows += len(batch.data)
-        table, filled, problems = normalize.normalize_steps([batch], spec)
+        table, filled, problems = normalize.normalize_steps([batch], spec, rules)
         for name, found in filled:
             one.filled.append((number, name, found))
         for problem in problems:
@@ -311,15 +340,15 @@ def _first_pass(
         frame = pd.concat([values, table.cleaned.add_prefix(CLEANED)], axis=1)
         one.batches.append(spill.write(_text_table(frame, table.row_numbers)))
         del table, values, frame, batch
-        _trim()
+        _trim(batch=True)
     if one.sheet is None:
         one.issues.append(
             Issue("error", "missing-header", "no sheet with a header row of known column names", file=one.display)
         )
         return
-    one.issues.extend(cells.unlabelled_issues(dict(sorted(unlabelled.items())), one.display, ""))
+    one.issues.extend(cells.unlabelled_issues(dict(sorted(unlabelled.items())), one.display, sheet_name))
     order = {name: i for i, name in enumerate(one.sheet.columns)}
-    place = {"file": one.display, "sheet": ""}
+    place = {"file": one.display, "sheet": sheet_name}
     one.issues.extend(
         _merge(hidden, order, _count_last, "invisible-character", lambda n, i: cells.more_invisible(n, i.field, place))
     )

@@ -306,8 +306,6 @@ def _plans(spec: DatasetSpec) -> list[_Plan]:
     return plans
 
 
-
-
 def prepare(spec: DatasetSpec) -> None:
     """Import Frictionless and build the dataset's Schema ahead of `validate` (a third of a
     second): the build runs this while the reader parses a workbook without holding the GIL."""

@@ -79,7 +79,9 @@ def fit_licence(
         lic = register.get(license_id)
         if lic is None:
             return None
-        return "approved" in (lic.get("od_conformance"), lic.get("osd_conformance")) or bool(lic.get("is_okd_compliant"))
+        return "approved" in (lic.get("od_conformance"), lic.get("osd_conformance")) or bool(
+            lic.get("is_okd_compliant")
+        )
 
     is_open = entry.open if entry else None
     if not offered or requested in offered:
@@ -92,7 +94,9 @@ def fit_licence(
     title = entry.title if entry else (descriptor_licences[0].get("title") if descriptor_licences else "") or requested
     other = f"{title} ({requested})" if title != requested else requested
     if OTHER_CHOICE in offered and "license_id_other" in fields:
-        return LicenceFit(OTHER_CHOICE, other, is_open, portal_open(OTHER_CHOICE), f"{requested} → {OTHER_CHOICE}: {other}")
+        return LicenceFit(
+            OTHER_CHOICE, other, is_open, portal_open(OTHER_CHOICE), f"{requested} → {OTHER_CHOICE}: {other}"
+        )
     return LicenceFit(
         requested,
         None,

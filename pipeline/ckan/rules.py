@@ -103,9 +103,7 @@ def _title_taken(portal: Portal, meta: dict[str, Any]) -> list[str]:
     if not title:
         return []
     phrase = title.replace("\\", "\\\\").replace('"', '\\"')
-    result = portal.call(
-        "package_search", fq=f'title:"{phrase}"', include_private=True, include_drafts=True, rows=1000
-    )
+    result = portal.call("package_search", fq=f'title:"{phrase}"', include_private=True, include_drafts=True, rows=1000)
     others = sorted(
         p["name"]
         for p in result.get("results", [])

@@ -1,0 +1,218 @@
+"""Issue 15: a large one-sheet workbook read in row blocks (pipeline/sheetblocks.py) gives the
+cells the whole-sheet fast path gives, row for row, at every block size; a sheet it cannot read
+exactly is refused before a block comes out; and a build that reads it so publishes the bytes
+the in-memory build publishes."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks import generate, writers
+from pipeline import read, sheetblocks, stream
+from pipeline.run import Config, build
+
+from .conftest import DATASET, HEADER, SCHEMAS, entry, write_xlsx
+from .test_writers import sample
+
+
+def _whole(path: Path) -> read.SheetGrid:
+    [grid] = read.read_file(path, path.name)
+    return grid
+
+
+def _in_blocks(path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int) -> list[read.SheetGrid]:
+    monkeypatch.setattr(sheetblocks, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(sheetblocks, "FIRST_BLOCK_ROWS", 1)
+    return list(read.workbook_batches(path, path.name))
+
+
+def _assert_same_cells(blocks: list[read.SheetGrid], whole: read.SheetGrid) -> None:
+    cells = pd.concat([b.cells for b in blocks], ignore_index=True)
+    pd.testing.assert_frame_equal(cells, whole.cells.reset_index(drop=True))
+    assert np.array_equal(np.concatenate([b.row_numbers for b in blocks]), whole.row_numbers)
+    assert {b.sheet for b in blocks} == {whole.sheet}
+
+
+@pytest.mark.parametrize("writer", sorted(writers.WRITERS))
+@pytest.mark.parametrize("block_bytes", [1, 700, 5_000, 1 << 20])
+def test_every_writers_sheet_in_blocks_is_the_whole_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str, block_bytes: int
+) -> None:
+    """Typed cells, times, Thai text, title rows; blocks of one row up to the whole sheet."""
+    if (why := writers.available(writer)) is not None:
+        pytest.skip(why)
+    path = tmp_path / f"{writer}.xlsx"
+    writers.write(writer, path, sample())
+    blocks = _in_blocks(path, monkeypatch, block_bytes)
+    assert len(blocks) > 1 or block_bytes == 1 << 20
+    _assert_same_cells(blocks, _whole(path))
+
+
+def _hand_written(path: Path, rows_xml: str, dimension: str = "A1:C9") -> Path:
+    """A workbook whose sheet XML is written by hand: rows and cells with or without `r`."""
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="{dimension}"/><sheetData>{rows_xml}</sheetData></worksheet>'
+    )
+    parts = {
+        "[Content_Types].xml": (
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+            'content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+            'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/'
+            'workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-'
+            'officedocument.spreadsheetml.worksheet+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+            '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
+            '2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+            '2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+            '<sheet name="data" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+            '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
+            '2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
+        ),
+        "xl/worksheets/sheet1.xml": sheet,
+    }
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, text in parts.items():
+            book.writestr(name, text)
+    return path
+
+
+def _cell(ref: str | None, text: str) -> str:
+    at = f' r="{ref}"' if ref else ""
+    return f'<c{at} t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    layout=st.lists(
+        st.tuples(st.sampled_from(["numbered", "unnumbered", "empty", "self-closed"]), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    block_bytes=st.integers(1, 600),
+)
+def test_rows_and_cells_without_their_number_are_placed_as_calamine_places_them(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, layout: list, block_bytes: int
+) -> None:
+    """A row without `r` follows the row before it, a cell without `r` the cell before it; rows
+    that hold nothing and self-closed rows among them. Blocks give python-calamine's cells, or,
+    where a block would start or end on a row without `r`, refuse before giving any."""
+    rows_xml, number = [], 1
+    for i, (kind, cell_refs) in enumerate(layout):
+        number += 1 if kind == "unnumbered" else 2  # numbered rows leave a gap
+        at = "" if kind == "unnumbered" else f' r="{number}"'
+        if kind == "self-closed":
+            rows_xml.append(f"<row{at}/>")
+            continue
+        if kind == "empty":
+            rows_xml.append(f"<row{at}></row>")
+            continue
+        cells = [_cell(f"{col}{number}" if cell_refs else None, f"v{i}{col}") for col in "ABC"]
+        rows_xml.append(f"<row{at}>{''.join(cells)}</row>\n")
+    if not any(kind in ("numbered", "unnumbered") for kind, _ in layout):
+        return
+    path = _hand_written(tmp_path_factory.mktemp("hand") / "book.xlsx", "".join(rows_xml), f"A1:C{number}")
+    whole = _whole(path)
+    slow_cells, slow_rows = read._calamine_grid(path, "data", read.QUIET)
+    pd.testing.assert_frame_equal(whole.cells.reset_index(drop=True), slow_cells.reset_index(drop=True))
+    assert np.array_equal(whole.row_numbers, slow_rows)
+    try:
+        blocks = _in_blocks(path, monkeypatch, block_bytes)
+    except sheetblocks.NotInBlocks:
+        assert any(kind == "unnumbered" for kind, _ in layout), "every row has its number: readable in blocks"
+        return
+    _assert_same_cells(blocks, whole)
+
+
+def test_a_sheet_only_the_whole_reader_places_exactly_is_refused_before_any_block(tmp_path: Path) -> None:
+    two = write_xlsx(tmp_path / "two.xlsx", {"a": [HEADER, entry()], "b": [HEADER, entry()]})
+    long_number = write_xlsx(tmp_path / "long.xlsx", {"a": [HEADER, [1.5e-10, *entry()[1:]]]})
+    merged = tmp_path / "merged.xlsx"
+    import openpyxl
+
+    book = openpyxl.load_workbook(write_xlsx(merged, {"a": [HEADER, entry(), entry("E-002")]}))
+    book.active.merge_cells("B2:B3")
+    book.save(merged)
+    for path in (two, long_number, merged):
+        batches = read.workbook_batches(path, path.name)
+        with pytest.raises(sheetblocks.NotInBlocks):
+            next(batches)
+    assert sheetblocks.sheet_xml_bytes(two) is None, "several worksheets: not even considered"
+
+
+def test_only_a_one_sheet_workbook_with_few_shared_strings_may_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inline = tmp_path / "inline.xlsx"
+    writers.write("openpyxl-write-only", inline, sample())
+    size = sheetblocks.sheet_xml_bytes(inline)
+    assert size
+    assert stream.wanted([inline], {}, size // stream.XML_BYTES_PER_CSV_BYTE)
+    assert not stream.wanted([inline], {}, size // stream.XML_BYTES_PER_CSV_BYTE + 1), "below the threshold"
+    shared = tmp_path / "shared.xlsx"
+    writers.write("excel-like", shared, sample())
+    assert stream.wanted([shared], {}, 0)
+    monkeypatch.setattr(sheetblocks, "SHARED_STRINGS_MAX", 10)
+    assert not stream.wanted([shared], {}, 0), "shared strings repeated in every block would cost more than they save"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _build_both_ways(raw: Path, root: Path) -> None:
+    results = []
+    for mode, stream_bytes in (("memory", None), ("stream", 0)):
+        config = Config(raw, root / f"pub-{mode}", root / f"rep-{mode}", SCHEMAS, stream_bytes=stream_bytes)
+        [result] = build(config)
+        assert result.bug is None and result.error is None, (result.bug, result.error)
+        results.append(result)
+    memory, streamed = results
+    assert [i.to_dict() for i in streamed.issues] == [i.to_dict() for i in memory.issues]
+    assert streamed.summary == memory.summary
+    assert _files(root / "rep-stream") == _files(root / "rep-memory")
+    assert _files(root / "pub-stream") == _files(root / "pub-memory")
+    assert not list((root / "pub-stream").rglob(".spill-*")), "the spilled batches are removed"
+
+
+@pytest.mark.parametrize("errors", [0.0, 0.05])
+def test_a_workbook_built_in_blocks_publishes_what_the_in_memory_build_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: float
+) -> None:
+    """Generated rows (title rows, Thai digits, B.E. years, defects), blocks of a few hundred rows:
+    the same issues in the same order, the same report and published bytes."""
+    monkeypatch.setattr(sheetblocks, "BLOCK_BYTES", 64 << 10)
+    monkeypatch.setattr(stream, "BUCKET_ROWS", 1_500)
+    raw = tmp_path / "raw"
+    generate.write_xlsx(raw / DATASET / "contest.xlsx", 4_000, errors, seed=15)
+    assert stream.wanted([raw / DATASET / "contest.xlsx"], {}, 0)
+    _build_both_ways(raw, tmp_path)
+
+
+def test_a_workbook_that_cannot_go_in_blocks_is_built_whole_with_the_same_result(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    path = write_xlsx(raw / DATASET / "contest.xlsx", {"ผลงาน": [HEADER, entry(), entry("E-002"), entry("E-003")]})
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    book.active.merge_cells("C2:C3")  # merged down two rows: the value fills both
+    book.save(path)
+    assert stream.wanted([path], {}, 0), "it looks like a candidate until its layout is read"
+    _build_both_ways(raw, tmp_path)
