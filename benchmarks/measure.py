@@ -45,21 +45,37 @@ def read_calamine(path: str) -> None:
 
 def same_cells(path: str) -> None:
     """Which path the pipeline's reader took for each sheet, and whether every cell it read is
-    what python-calamine reads cell by cell (the reference)."""
-    from pipeline import read
+    what python-calamine reads cell by cell (the reference); for a workbook a large build reads in
+    row blocks (pipeline/sheetblocks.py), the blocks too."""
+    from pipeline import read, sheetblocks, stream
 
     sheets = []
     for grid in read.read_file(Path(path), Path(path).name):
         cells, rows = read._calamine_grid(Path(path), grid.sheet, read.QUIET)
-        same = grid.cells.equals(cells) and list(grid.cells.columns) == list(cells.columns)
         sheets.append(
-            {
-                "sheet": grid.sheet,
-                "reader": grid.reader,
-                "identical": bool(same and np.array_equal(grid.row_numbers, rows)),
-            }
+            {"sheet": grid.sheet, "reader": grid.reader, "identical": _same(grid.cells, grid.row_numbers, cells, rows)}
         )
-    print(json.dumps({"sheets": sheets}, ensure_ascii=False))
+        del grid
+        if sheetblocks.sheet_xml_bytes(Path(path)) is not None:
+            try:
+                blocks = list(read.workbook_batches(Path(path), Path(path).name))
+            except sheetblocks.NotInBlocks as exc:
+                sheets.append({"sheet": "", "reader": f"blocks refused: {exc}", "identical": True})
+                continue
+            in_blocks = pd.concat([b.cells for b in blocks], ignore_index=True)
+            numbers = np.concatenate([b.row_numbers for b in blocks])
+            same = _same(in_blocks, numbers, cells.reset_index(drop=True), rows)
+            sheets.append({"sheet": blocks[0].sheet, "reader": "row blocks", "identical": same})
+    in_blocks = stream.wanted([Path(path)], {}, stream.STREAM_BYTES)  # what `make` does with this file
+    print(json.dumps({"sheets": sheets, "build_reads_in_blocks": in_blocks}, ensure_ascii=False))
+
+
+def _same(cells: pd.DataFrame, rows: np.ndarray, reference: pd.DataFrame, reference_rows: np.ndarray) -> bool:
+    return bool(
+        cells.equals(reference)
+        and list(cells.columns) == list(reference.columns)
+        and np.array_equal(rows, reference_rows)
+    )
 
 
 def candidate(raw_dir: str, out: str) -> None:

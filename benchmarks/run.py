@@ -150,11 +150,12 @@ def writer_matrix(data: Path, rows: int, seed: int, repeat: int, names: list[str
     for name, path in files.items():
         a_runs, b_runs = runs[name]
         a, b = median_run(a_runs), median_run(b_runs)
-        check = json.loads(
+        measured = json.loads(
             subprocess.run(
                 [PY, "-m", "benchmarks.measure", "same-cells", str(path)], cwd=REPO, check=True, capture_output=True
             ).stdout.decode()
-        )["sheets"]
+        )
+        check = measured["sheets"]
         results[name] = {
             "file_mb": round(path.stat().st_size / 1e6, 1),
             "bare_read": a,
@@ -163,6 +164,7 @@ def writer_matrix(data: Path, rows: int, seed: int, repeat: int, names: list[str
             "ratios_per_run": [round(y["seconds"] / x["seconds"], 2) for x, y in zip(a_runs, b_runs, strict=True)],
             "build_ok": all(r["exit_code"] == 0 for r in b_runs),
             "readers": sorted({s["reader"] for s in check}),
+            "build_path": "row blocks, streamed" if measured["build_reads_in_blocks"] else "whole sheet",
             "identical_to_calamine": all(s["identical"] for s in check),
         }
     return results
@@ -179,7 +181,7 @@ def print_matrix(matrix: dict[str, Any], rows: int, repeat: int) -> None:
         same = "cells identical" if r["identical_to_calamine"] else "CELLS DIFFER"
         print(
             f"    {name:28} {a['seconds']:9.2f}s {b['seconds']:8.2f}s {r['ratio_build_over_read']:5.2f}  "
-            f"{a['peak_rss_mb']:8,.0f}MB {b['peak_rss_mb']:9,.0f}MB  {'+'.join(r['readers'])}, {same} "
+            f"{a['peak_rss_mb']:8,.0f}MB {b['peak_rss_mb']:9,.0f}MB  {r.get('build_path', '')} ({'+'.join(r['readers'])} checked), {same} "
             f"{r['ratios_per_run']}" + ("" if r["build_ok"] else "  BUILD FAILED")
         )
 
