@@ -595,18 +595,25 @@ def workbook_batches(path: Path, display_name: str, progress: Progress = QUIET) 
     same safety scan and as the fast path reads them whole, cell for cell. Raises
     sheetblocks.NotInBlocks (before any block, unless a block surprises it) for a sheet that only
     the whole-workbook reader places exactly: merged cells, long numbers, several sheets."""
-    layouts = safety.inspect_workbook(path, display_name)
-    if len(layouts) != 1:
-        raise sheetblocks.NotInBlocks(f"{len(layouts)} worksheets")
-    [(name, layout)] = layouts.items()
-    if not layout.visible or layout.first_col is None or layout.width is None:
-        raise sheetblocks.NotInBlocks("a hidden sheet, or no cells")
-    if layout.exact_numbers or any(top[0] != bottom[0] for top, bottom in layout.merged):
-        raise sheetblocks.NotInBlocks("numbers only python-calamine writes exactly, or cells merged down rows")
-    progress.step(printable(f"reading {display_name} › {name}"))
+    found: list[tuple[str, safety.SheetLayout]] = []
+
+    def layout() -> sheetblocks.Layout:  # on this thread, while the shared strings are read
+        layouts = safety.inspect_workbook(path, display_name)
+        if len(layouts) != 1:
+            raise sheetblocks.NotInBlocks(f"{len(layouts)} worksheets")
+        [(name, sheet)] = layouts.items()
+        if not sheet.visible or sheet.first_col is None or sheet.width is None:
+            raise sheetblocks.NotInBlocks("a hidden sheet, or no cells")
+        if sheet.exact_numbers or any(top[0] != bottom[0] for top, bottom in sheet.merged):
+            raise sheetblocks.NotInBlocks("numbers only python-calamine writes exactly, or cells merged down rows")
+        found.append((name, sheet))
+        progress.step(printable(f"reading {display_name} › {name}"))
+        return sheet.member, sheet.first_col, sheet.width
+
     try:
-        for first, batch in sheetblocks.row_blocks(path, layout.member, layout.first_col, layout.width):
-            grid = _fast_grid(batch, layout, progress, first_row=first, pinned=True)
+        for first, batch in sheetblocks.row_blocks(path, layout):
+            name, sheet = found[0]
+            grid = _fast_grid(batch, sheet, progress, first_row=first, pinned=True)
             del batch
             if grid is None:
                 raise sheetblocks.NotInBlocks("a block's columns differ from the sheet's")
@@ -614,7 +621,8 @@ def workbook_batches(path: Path, display_name: str, progress: Progress = QUIET) 
     except (sheetblocks.NotInBlocks, ReadError, KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as exc:  # calamine raises its own errors, and a Rust panic is a BaseException
-        raise ReadError(f"{display_name} › {name}: cannot read sheet: {_short(exc)}") from exc
+        where = f"{display_name} › {found[0][0]}" if found else display_name
+        raise ReadError(f"{where}: cannot read sheet: {_short(exc)}") from exc
 
 
 def csv_batches(

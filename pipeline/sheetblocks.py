@@ -10,31 +10,49 @@ column, so every block spans the columns the whole sheet spans, and `skip_rows` 
 above the block. A block is parsed on a thread of its own (Rust, without the GIL) while the
 caller works on the previous one.
 
-Only a sheet this can read exactly is read in blocks (one worksheet, unprefixed tags, shared
-strings small enough to repeat in every block); any surprise raises NotInBlocks before a wrong
-cell could come out, and the caller reads the workbook whole.
+Shared strings (what Excel writes) are not handed to calamine with every block: parsing them
+took 2.4 s per block at a million rows. They are read once, into one Arrow array, and a block's
+shared-string cells (`t="s"><v>7</v>`) are turned into text cells holding a private-use mark and
+the index (`t="str"><v>\ue0007</v>`), which Arrow's `take` replaces with the string after the
+parse. Only plain strings are read this way (one `<t>` each, the five named entities); rich text,
+character references or `_xHHHH_` escapes leave the workbook to be read whole.
+
+Only a sheet this can read exactly is read in blocks (one worksheet, unprefixed tags, numbered
+rows at the edges of blocks, plain shared strings); any surprise raises NotInBlocks before a
+wrong cell could come out, and the caller reads the workbook whole.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import struct
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import fastexcel
 import pyarrow as pa
+import pyarrow.compute as pc
 from isal import isal_zlib
 
 from pipeline import safety
 
 BLOCK_BYTES = 24 << 20  # of sheet XML per block: ~25,000 rows of ten columns, ~150 MB while parsed
 FIRST_BLOCK_ROWS = 64  # rows the first block holds at least (the header search looks at the top)
-# every block repeats the shared strings: beyond this the whole-sheet read is cheaper and no larger
-SHARED_STRINGS_MAX = 8 << 20
+MARK = "\ue000"  # private use: a shared-string cell comes out of a block as MARK + its index
+_MARK = MARK.encode()
+_SHARED_CELL, _MARKED_CELL = b't="s"><v>', b't="str"><v>' + _MARK
+_PLAIN, _PRESERVE = b"<si><t>", b'<si><t xml:space="preserve">'
+_XML_SPACE = " \t\n\r"  # what calamine trims from a string not marked xml:space="preserve"
+# a plain string that needs nothing done: no tag, entity, escape or carriage return inside, no
+# whitespace at its edges (calamine trims it)
+_SIMPLE_STRING = r"^<si><t>(?:[^<&_\r\s](?:[^<&_\r]*[^<&_\r\s])?)?</t>$"
+STRINGS_AT_ONCE = 500_000  # shared strings turned into text per step (bounds the copies)
+_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&apos;", "'"), ("&amp;", "&"))
 SHEET_DATA = b"<sheetData>"
 _ROW_NUMBER = re.compile(rb'\sr="([0-9]+)"')
 _ROOT = re.compile(rb"<([A-Za-z_][\w.-]*:)?worksheet\b")
@@ -46,8 +64,8 @@ class NotInBlocks(Exception):
 
 
 def sheet_xml_bytes(path: Path) -> int | None:
-    """The size of the workbook's one worksheet's XML, if it is a workbook this module may read in
-    blocks (one worksheet, small shared strings); None otherwise. Reads the zip directory only."""
+    """The size of the XML of the workbook's one worksheet and its shared strings, if it has one
+    worksheet; None otherwise. Reads the zip directory only."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -55,19 +73,22 @@ def sheet_xml_bytes(path: Path) -> int | None:
         return None
     sheets = [m for m in members if m.filename.startswith("xl/worksheets/") and m.filename.count("/") == 2]
     strings = sum(m.file_size for m in members if m.filename.lower().endswith("sharedstrings.xml"))
-    if len(sheets) != 1 or strings > SHARED_STRINGS_MAX:
-        return None
-    return sheets[0].file_size
+    return sheets[0].file_size + strings if len(sheets) == 1 else None
+
+
+Layout = tuple[str, int, int]  # the sheet's part in the zip, its first column (0-based), its width
 
 
 def row_blocks(
-    path: Path, member: str, first_col: int, width: int, block_bytes: int | None = None
+    path: Path, layout: Callable[[], Layout], block_bytes: int | None = None
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """(the sheet row of the batch's first row, its text columns) for each block of rows, in order;
-    the columns are the sheet's `width` columns from `first_col` (0-based)."""
+    """(the sheet row of the batch's first row, its text columns) for each block of rows, in order.
+    `layout()` runs on the caller's thread (the safety scan, which also finds the sheet's columns)
+    while the worker reads the shared strings; no block is parsed before it has returned."""
     block_bytes = block_bytes or BLOCK_BYTES
     results: queue.Queue[object] = queue.Queue(maxsize=1)
-    stop = threading.Event()
+    stop, placed = threading.Event(), threading.Event()
+    where: list[Layout] = []
     done = object()
 
     def hand_over(item: object) -> bool:
@@ -81,9 +102,15 @@ def row_blocks(
 
     def produce() -> None:
         try:
-            for item in _parsed_blocks(path, member, first_col, width, block_bytes):
-                if not hand_over(item):
+            with zipfile.ZipFile(path) as archive:
+                part = next((m for m in archive.infolist() if m.filename.lower().endswith("sharedstrings.xml")), None)
+                strings = _shared_strings(archive, part) if part else None
+                placed.wait()
+                if stop.is_set():
                     return
+                for item in _parsed_blocks(archive, *where[0], block_bytes, strings, part):
+                    if not hand_over(item):
+                        return
             hand_over(done)
         except BaseException as exc:  # noqa: BLE001 (handed to the consumer, raised there)
             hand_over(exc)
@@ -91,6 +118,13 @@ def row_blocks(
     worker = threading.Thread(target=produce, name="sheet-blocks", daemon=True)
     worker.start()
     try:
+        try:
+            where.append(layout())
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            placed.set()
         while (item := results.get()) is not done:
             if isinstance(item, BaseException):
                 raise item
@@ -101,20 +135,117 @@ def row_blocks(
 
 
 def _parsed_blocks(
-    path: Path, member: str, first_col: int, width: int, block_bytes: int
+    archive: zipfile.ZipFile,
+    member: str,
+    first_col: int,
+    width: int,
+    block_bytes: int,
+    strings: pa.Array | None,
+    strings_part: zipfile.ZipInfo | None,
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(member)
-        book = _StoredZip(
-            [(m.filename, archive.read(m)) for m in archive.infolist() if m.filename != member and not m.is_dir()]
-        )
-        previous_last = 0
-        for opening, rows in _xml_blocks(archive, info, block_bytes):
-            first, last, rows = _row_span(rows, previous_last)
-            if first is None:
-                continue  # only whitespace between rows
-            yield _parse(book, member, opening, rows, first, last, first_col, width)
-            previous_last = last
+    info = archive.getinfo(member)
+    book = _StoredZip(
+        [
+            (m.filename, archive.read(m))
+            for m in archive.infolist()
+            if m.filename != member and m is not strings_part and not m.is_dir()
+        ]
+    )
+    previous_last = 0
+    for opening, rows in _xml_blocks(archive, info, block_bytes):
+        first, last, rows = _row_span(rows, previous_last)
+        if first is None:
+            continue  # only whitespace between rows
+        marked = 0
+        if strings is not None:
+            rows, marked = _mark_shared_cells(rows)
+        start, batch = _parse(book, member, opening, rows, first, last, first_col, width)
+        yield start, batch if strings is None else _with_shared_strings(batch, strings, marked)
+        previous_last = last
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> pa.Array:
+    """Every shared string, as calamine gives it, in one Arrow array (index = `<v>` of the cell):
+    the text of its one `<t>`, trimmed of XML whitespace unless xml:space="preserve", the five
+    named entities replaced. Any other form raises NotInBlocks. It is read while the safety scan
+    runs: a part the scan would refuse for its size is not read, nor more than it declares."""
+    if part.file_size > safety.MAX_MEMBER_BYTES or part.file_size > safety.MAX_RATIO * max(part.compress_size, 1):
+        raise NotInBlocks("shared strings the safety scan refuses")
+    blocks, size = [], 0
+    for block in safety.member_blocks(archive, part):
+        size += len(block)
+        if size > part.file_size:
+            raise NotInBlocks("shared strings larger than the zip says")
+        blocks.append(block)
+    data = b"".join(blocks)
+    del blocks
+    start, end = data.find(b"<si>"), data.rfind(b"</sst>")
+    if data.find(b"<sst") < 0 or end < 0 or b"<si" in data[: start if start >= 0 else end]:
+        raise NotInBlocks("shared strings in a form other than <sst><si>")
+    if start < 0:
+        return pa.array([], pa.string())
+    offsets = pa.array([start, end], pa.int64()).buffers()[1]
+    whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    pieces = pc.split_pattern(whole, b"</si>").flatten()  # one copy; `data` goes after it
+    del whole, data
+    pieces = pieces.slice(0, len(pieces) - 1)  # after the last </si>: nothing
+    chunks = [pieces.slice(at, STRINGS_AT_ONCE) for at in range(0, len(pieces), STRINGS_AT_ONCE)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Arrow's kernels release the GIL
+        parts = list(pool.map(_plain_strings, chunks))
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+
+def _plain_strings(pieces: pa.Array) -> pa.Array:
+    if pc.all(pc.match_substring_regex(pieces, _SIMPLE_STRING)).as_py():  # most of them: text and nothing else
+        return pc.cast(pc.cast(pc.binary_slice(pieces, len(_PLAIN), -len(b"</t>")), pa.large_string()), pa.string())
+    if not pc.all(pc.equal(pc.count_substring(pieces, b"<"), 3)).as_py():
+        raise NotInBlocks("rich text, phonetic runs or empty <t/> among the shared strings")
+    preserved = pc.starts_with(pieces, _PRESERVE)
+    if (
+        not pc.all(pc.or_(preserved, pc.starts_with(pieces, _PLAIN))).as_py()
+        or not pc.all(pc.ends_with(pieces, b"</t>")).as_py()
+    ):
+        raise NotInBlocks("a shared string other than <si><t>…</t>")
+    if pc.any(preserved).as_py():
+        pieces = pc.replace_substring(pieces, _PRESERVE, _PLAIN, max_replacements=1)
+    text = pc.cast(pc.binary_slice(pieces, len(_PLAIN), -len(b"</t>")), pa.large_string())  # checks the UTF-8
+    if pc.any(pc.match_substring_regex(text, "&#|_x[0-9A-Fa-f]{4}_|\\r")).as_py():
+        raise NotInBlocks("shared strings with character references, _xHHHH_ escapes or carriage returns")
+    if not pc.all(preserved).as_py():
+        text = pc.if_else(preserved, text, pc.utf8_trim(text, _XML_SPACE))
+    if pc.any(pc.match_substring(text, "&")).as_py():
+        for entity, char in _ENTITIES:
+            text = pc.replace_substring(text, entity, char)
+    return pc.cast(text, pa.string())
+
+
+def _mark_shared_cells(rows: bytes) -> tuple[bytes, int]:
+    """Shared-string cells as text cells holding MARK and their index, and how many (counted from
+    the lengths: one replace, one count, instead of four passes over the block)."""
+    marked = rows.replace(_SHARED_CELL, _MARKED_CELL)
+    if b't="s"' in marked:
+        raise NotInBlocks('a shared-string cell written other than t="s"><v>')
+    return marked, (len(marked) - len(rows)) // (len(_MARKED_CELL) - len(_SHARED_CELL))
+
+
+def _with_shared_strings(batch: pa.RecordBatch, strings: pa.Array, marked: int) -> pa.RecordBatch:
+    """The block's cells with each mark replaced by its shared string; the marks found must be the
+    ones made (a cell of the sheet's own that starts with U+E000 would be one more)."""
+    columns, found = [], 0
+    for column in batch.columns:
+        is_marked = pc.starts_with(column, MARK)
+        count = pc.sum(is_marked).as_py() or 0
+        if count:
+            found += count
+            index = pc.cast(pc.utf8_slice_codeunits(pc.if_else(is_marked, column, None), 1), pa.int64())
+            try:
+                column = pc.if_else(is_marked, strings.take(index), column)
+            except (IndexError, pa.ArrowInvalid) as exc:
+                raise NotInBlocks(f"a shared-string index that is not one of the {len(strings):,} strings") from exc
+        columns.append(column)
+    if found != marked:
+        raise NotInBlocks("a cell of the sheet's own starts with U+E000 (the mark of shared strings)")
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 class _StoredZip:

@@ -157,9 +157,7 @@ def test_a_sheet_only_the_whole_reader_places_exactly_is_refused_before_any_bloc
     assert sheetblocks.sheet_xml_bytes(two) is None, "several worksheets: not even considered"
 
 
-def test_only_a_one_sheet_workbook_with_few_shared_strings_may_stream(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_only_a_one_sheet_workbook_may_stream_its_shared_strings_counted(tmp_path: Path) -> None:
     inline = tmp_path / "inline.xlsx"
     writers.write("openpyxl-write-only", inline, sample())
     size = sheetblocks.sheet_xml_bytes(inline)
@@ -168,9 +166,90 @@ def test_only_a_one_sheet_workbook_with_few_shared_strings_may_stream(
     assert not stream.wanted([inline], {}, size // stream.XML_BYTES_PER_CSV_BYTE + 1), "below the threshold"
     shared = tmp_path / "shared.xlsx"
     writers.write("excel-like", shared, sample())
-    assert stream.wanted([shared], {}, 0)
-    monkeypatch.setattr(sheetblocks, "SHARED_STRINGS_MAX", 10)
-    assert not stream.wanted([shared], {}, 0), "shared strings repeated in every block would cost more than they save"
+    with zipfile.ZipFile(shared) as book:
+        parts = {m.filename: m.file_size for m in book.infolist()}
+    assert sheetblocks.sheet_xml_bytes(shared) == parts["xl/worksheets/sheet1.xml"] + parts["xl/sharedStrings.xml"]
+
+
+def _with_shared_strings(path: Path, strings: list[bytes]) -> Path:
+    """A workbook whose one column holds `strings` as shared strings (each a raw <si> body)."""
+    rows = "".join(f'<row r="{i + 1}"><c r="A{i + 1}" t="s"><v>{i}</v></c></row>' for i in range(len(strings)))
+    _hand_written(path, rows, f"A1:A{max(len(strings), 1)}")
+    sst = (
+        b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+        b'main" count="%d" uniqueCount="%d">'
+        % (len(strings), len(strings))
+        + b"".join(b"<si>" + body + b"</si>" for body in strings)
+        + b"</sst>"
+    )
+    rels = (
+        '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/'
+        '2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/'
+        '2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://'
+        'schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    )
+    with zipfile.ZipFile(path) as book:
+        parts = {m.filename: book.read(m) for m in book.infolist()}
+    parts["xl/_rels/workbook.xml.rels"] = rels.encode()
+    parts["xl/sharedStrings.xml"] = sst
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
+    return path
+
+
+_TEXT = st.lists(
+    st.sampled_from(
+        ["a", "b", " ", "ก", "๑", "\t", "\n", "\r", "_", "x", "&", "<", ">", '"', "'", "\u00a0", "_x000D_"]
+    ),
+    max_size=8,
+).map("".join)
+_RAW_XML = st.lists(  # already XML: character and entity references as a writer may leave them
+    st.sampled_from(["a", " ", "\t", "\n", "_x000D_", "&#65;", "&amp;", "&lt;", "&quot;", "ก"]), max_size=6
+).map("".join)
+
+
+def _escaped(text: str) -> bytes:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    strings=st.lists(
+        st.one_of(
+            st.builds(lambda t: b"<t>" + _escaped(t) + b"</t>", _TEXT),
+            st.builds(lambda t: b'<t xml:space="preserve">' + _escaped(t) + b"</t>", _TEXT),
+            st.builds(lambda t: b"<t>" + t.encode() + b"</t>", _RAW_XML),
+            st.builds(
+                lambda a, b: b"<r><t>" + _escaped(a) + b"</t></r><r><t>" + _escaped(b) + b"</t></r>", _TEXT, _TEXT
+            ),
+            st.just(b"<t/>"),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    block_bytes=st.integers(1, 400),
+)
+def test_shared_strings_in_blocks_are_calamines_or_refused(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, strings: list[bytes], block_bytes: int
+) -> None:
+    """Entities, whitespace kept or trimmed, escapes, rich text: a block gives the string calamine
+    gives, or the workbook is refused (then read whole); plain text is never refused."""
+    path = _with_shared_strings(tmp_path_factory.mktemp("sst") / "book.xlsx", strings)
+    whole = _whole(path)
+    try:
+        blocks = _in_blocks(path, monkeypatch, block_bytes)
+    except sheetblocks.NotInBlocks:
+        plain = [b for b in strings if b.startswith(b"<t") and b != b"<t/>"]
+        assert len(plain) < len(strings) or any(token in b for b in strings for token in (b"_x", b"&#", b"\r")), (
+            "plain shared strings were refused"
+        )
+        return
+    if not whole.cells.empty:
+        _assert_same_cells(blocks, whole)
+    else:
+        assert all(b.cells.empty for b in blocks)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
