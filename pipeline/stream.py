@@ -154,13 +154,30 @@ def process(
     spill_dir: Path | None = None,
     batch_rows: int | None = None,
 ) -> tuple[StreamedTable, list[Issue], Summary]:
-    """Read, map, normalize and validate one dataset's CSV files batch by batch; the issues are
-    those `run.process` finds in the whole table, in the same order (up to its common tail)."""
-    summary = Summary(spec.name)
+    """Read, map, normalize and validate one dataset's CSV files and one-sheet workbooks batch by
+    batch; the issues are those `run.process` finds in the whole table, in the same order (up to
+    its common tail). Whatever stops it midway, the spilled batches are removed at once."""
     work = Path(
         tempfile.mkdtemp(prefix=f".spill-{spec.name}-", dir=spill_dir if spill_dir and spill_dir.is_dir() else None)
     )
     result = StreamedTable(spec, work)
+    try:
+        return _process(spec, folder, files, progress, batch_rows, result)
+    except BaseException:
+        result.discard()
+        raise
+
+
+def _process(
+    spec: DatasetSpec,
+    folder: Path,
+    files: list[Path],
+    progress: Progress,
+    batch_rows: int | None,
+    result: StreamedTable,
+) -> tuple[StreamedTable, list[Issue], Summary]:
+    summary = Summary(spec.name)
+    work = result.work
     batch_rows = max(batch_rows or BATCH_ROWS, headers.HEADER_SEARCH_ROWS + 1)  # the header lies in the first batch
     first = _Spill(work / "normalized.arrow")
     hashes: list[tuple[np.ndarray, np.ndarray]] = []
@@ -519,6 +536,10 @@ class StreamedTable:
         self.sort_key: list[str] = list(spec.table_schema.get("primaryKey") or [spec.field_names[0]])
         self.keys = pd.DataFrame()
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(work), True)
+
+    def discard(self) -> None:
+        """Remove the spilled batches now (a build stopped midway: not when the object is collected)."""
+        self._cleanup()
 
     def __len__(self) -> int:
         return self.rows

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from benchmarks import generate, writers
 from pipeline import read, sheetblocks, stream
+from pipeline.errors import ReadError
 from pipeline.run import Config, build
 
 from .conftest import DATASET, HEADER, SCHEMAS, entry, write_xlsx
@@ -88,6 +89,7 @@ def _hand_written(path: Path, rows_xml: str, dimension: str = "A1:C9") -> Path:
         ),
         "xl/worksheets/sheet1.xml": sheet,
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
         for name, text in parts.items():
             book.writestr(name, text)
@@ -294,4 +296,75 @@ def test_a_workbook_that_cannot_go_in_blocks_is_built_whole_with_the_same_result
     book.active.merge_cells("C2:C3")  # merged down two rows: the value fills both
     book.save(path)
     assert stream.wanted([path], {}, 0), "it looks like a candidate until its layout is read"
+    _build_both_ways(raw, tmp_path)
+
+
+def _contest_rows(n: int, late: str = "", at: int = 0) -> str:
+    """The contest's header and `n` entries as inline-string rows; `late` replaces row `at`'s cells."""
+
+    def cells(row: int, values: list[object]) -> str:
+        out = []
+        for col, value in enumerate(values):
+            ref = f"{chr(65 + col)}{row}"
+            if isinstance(value, int | float):
+                out.append(f'<c r="{ref}"><v>{value}</v></c>')
+            else:
+                text = str(value).replace("&", "&amp;").replace("<", "&lt;")
+                out.append(f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>')
+        return "".join(out)
+
+    rows = [f'<row r="1">{cells(1, HEADER)}</row>']
+    for i in range(n):
+        row = i + 2
+        body = late if row == at and late else cells(row, entry(f"E-{i:05d}"))
+        rows.append(f'<row r="{row}">{body}</row>')
+    return "".join(rows)
+
+
+GUARD_CORPUS = {
+    "formula with its value": '<c r="A150" t="str"><f>"E-"&amp;"LATE"</f><v>E-LATE</v></c>',
+    "formula without a value": '<c r="A150"><f>1+1</f></c>',
+    "a cell far away": '<c r="A150" t="inlineStr"><is><t>E-X</t></is></c><c r="XFD150"><v>1</v></c>',
+    "a cell just outside the dimension": '<c r="A150" t="inlineStr"><is><t>E-X</t></is></c><c r="I150"><v>1</v></c>',
+    "a long number": '<c r="A150" t="inlineStr"><is><t>E-X</t></is></c><c r="B150"><v>0.1234567891234</v></c>',
+    "an entity declared in the body": '<c r="A150" t="inlineStr"><is><t>E-X</t></is></c><!ENTITY x "y">',
+    "nothing odd": "",
+}
+
+
+@pytest.mark.parametrize("case", sorted(GUARD_CORPUS))
+def test_what_a_sheet_holds_late_ends_the_build_in_blocks_as_it_ends_it_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """A one-sheet workbook holding, far down, a formula with or without its value, a stray cell,
+    a long number or a DTD piece: read in blocks where that is exact, else refused by the safety
+    scan or read whole; either way the same issues, report and published files."""
+    monkeypatch.setattr(sheetblocks, "BLOCK_BYTES", 8 << 10)
+    raw = tmp_path / "raw"
+    path = _hand_written(raw / DATASET / "contest.xlsx", _contest_rows(400, GUARD_CORPUS[case], 150), "A1:H401")
+    if case in ("nothing odd", "formula with its value"):
+        assert sum(len(g.cells) for g in read.workbook_batches(path, path.name)) == 401
+    else:
+        with pytest.raises((sheetblocks.NotInBlocks, ReadError)):
+            list(read.workbook_batches(path, path.name))
+    _build_both_ways(raw, tmp_path)
+
+
+def test_cells_merged_down_rows_found_after_the_rows_send_the_workbook_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sheetblocks, "BLOCK_BYTES", 8 << 10)
+    raw = tmp_path / "raw"
+    path = _hand_written(raw / DATASET / "contest.xlsx", _contest_rows(400), "A1:H401")
+    with zipfile.ZipFile(path) as book:
+        parts = {m.filename: book.read(m) for m in book.infolist()}
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    parts["xl/worksheets/sheet1.xml"] = sheet.replace(
+        b"</sheetData>", b'</sheetData><mergeCells count="1"><mergeCell ref="C300:C301"/></mergeCells>'
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as book:
+        for name, data in parts.items():
+            book.writestr(name, data)
+    with pytest.raises(sheetblocks.NotInBlocks, match="merged"):
+        list(read.workbook_batches(path, path.name))
     _build_both_ways(raw, tmp_path)
