@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from benchmarks import generate, writers
 from pipeline import read, sheetblocks, stream
 from pipeline.errors import ReadError
-from pipeline.run import Config, build
 
-from .conftest import DATASET, HEADER, SCHEMAS, entry, write_xlsx
+from .conftest import DATASET, HEADER, entry, write_xlsx
+from .test_stream import _assert_same, _build_both
 from .test_writers import sample
 
 
@@ -254,23 +254,10 @@ def test_shared_strings_in_blocks_are_calamines_or_refused(
         assert all(b.cells.empty for b in blocks)
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _build_both_ways(raw: Path, root: Path) -> None:
-    results = []
-    for mode, stream_bytes in (("memory", None), ("stream", 0)):
-        config = Config(raw, root / f"pub-{mode}", root / f"rep-{mode}", SCHEMAS, stream_bytes=stream_bytes)
-        [result] = build(config)
-        assert result.bug is None and result.error is None, (result.bug, result.error)
-        results.append(result)
-    memory, streamed = results
-    assert [i.to_dict() for i in streamed.issues] == [i.to_dict() for i in memory.issues]
-    assert streamed.summary == memory.summary
-    assert _files(root / "rep-stream") == _files(root / "rep-memory")
-    assert _files(root / "pub-stream") == _files(root / "pub-memory")
-    assert not list((root / "pub-stream").rglob(".spill-*")), "the spilled batches are removed"
+    """Built in memory and streamed: the same issues, summary, report and published bytes."""
+    memory, streamed = _build_both(raw, root)
+    _assert_same(root, memory, streamed)
 
 
 @pytest.mark.parametrize("errors", [0.0, 0.05])
