@@ -6,9 +6,9 @@ block at a time and cut after a `</row>`; each block becomes a small uncompresse
 its own (the file's other parts, the sheet's opening up to `<sheetData>`, the block's rows and
 a sentinel row after them) that fastexcel parses exactly as it parses the whole file, so every
 value comes out as the same text. The sentinel row holds a cell in the sheet's first and last
-column, so every block spans the columns the whole sheet spans, and `skip_rows` drops the rows
-above the block. A block is parsed on a thread of its own (Rust, without the GIL) while the
-caller works on the previous one.
+column, so every block spans the columns the whole sheet spans; being always last, it also tells
+which sheet row each parsed row is. A block is parsed on a thread of its own (Rust, without the
+GIL) while the caller works on the previous one.
 
 Shared strings (what Excel writes) are not handed to calamine with every block: parsing them
 took 2.4 s per block at a million rows. They are read once, into one Arrow array, and a block's
@@ -41,8 +41,10 @@ from isal import isal_zlib
 
 from pipeline import safety
 
-BLOCK_BYTES = 24 << 20  # of sheet XML per block: ~25,000 rows of ten columns, ~150 MB while parsed
-FIRST_BLOCK_ROWS = 64  # rows the first block holds at least (the header search looks at the top)
+BLOCK_BYTES = 24 << 20  # of sheet XML per block: ~27,000 rows of the contest (inline strings), ~60,000 (shared)
+# rows the first block holds at least: more than the 20 the header is looked for in, so a batch
+# after the first never holds the header
+FIRST_BLOCK_ROWS = 64
 MARK = "\ue000"  # private use: a shared-string cell comes out of a block as MARK + its index
 _MARK = MARK.encode()
 _SHARED_CELL, _MARKED_CELL = b't="s"><v>', b't="str"><v>' + _MARK
@@ -256,7 +258,6 @@ class _StoredZip:
     def __init__(self, parts: list[tuple[str, bytes]]) -> None:
         self.entries: list[bytes] = []
         self.directory: list[bytes] = []
-        self.offset = 0
         for name, data in parts:
             self._add(name.encode(), [data], isal_zlib.crc32(data), len(data), self.entries, self.directory)
 
