@@ -1,6 +1,8 @@
-"""Large CSV inputs in bounded memory: the same stages as `run.process`, batch by batch.
+"""Large CSV inputs and one-sheet workbooks in bounded memory: the same stages as
+`run.process`, batch by batch.
 
-A table too large to hold (a ten-million-row export) is read in batches of records; each
+A table too large to hold (a ten-million-row export, a million-row workbook read in row blocks
+by `pipeline/sheetblocks.py`) is read in batches of records; each
 batch goes through the very stage functions of the in-memory build (map, normalize, the cell
 checks of validate, the cell guard, the PDPA guard), and only what the checks across rows
 need stays in memory: two 64-bit hashes of each row (exact duplicates), the text of the key
