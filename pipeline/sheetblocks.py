@@ -30,8 +30,9 @@ import re
 import struct
 import threading
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import fastexcel
@@ -68,6 +69,13 @@ class NotInBlocks(Exception):
 def sheet_xml_bytes(path: Path) -> int | None:
     """The size of the XML of the workbook's one worksheet and its shared strings, if it has one
     worksheet; None otherwise. Reads the zip directory only."""
+    sizes = part_sizes(path)
+    return sum(sizes) if sizes else None
+
+
+def part_sizes(path: Path) -> tuple[int, int] | None:
+    """(the XML of the workbook's one worksheet, that of its shared strings), if it has one
+    worksheet; None otherwise. Reads the zip directory only."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -75,18 +83,19 @@ def sheet_xml_bytes(path: Path) -> int | None:
         return None
     sheets = [m for m in members if m.filename.startswith("xl/worksheets/") and m.filename.count("/") == 2]
     strings = sum(m.file_size for m in members if m.filename.lower().endswith("sharedstrings.xml"))
-    return sheets[0].file_size + strings if len(sheets) == 1 else None
+    return (sheets[0].file_size, strings) if len(sheets) == 1 else None
 
 
 Layout = tuple[str, int, int]  # the sheet's part in the zip, its first column (0-based), its width
 
 
 def row_blocks(
-    path: Path, layout: Callable[[], Layout], block_bytes: int | None = None
+    path: Path, layout: Callable[[], Layout], block_bytes: int | None = None, parsers: int = 1
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
     """(the sheet row of the batch's first row, its text columns) for each block of rows, in order.
     `layout()` runs on the caller's thread (the safety scan, which also finds the sheet's columns)
-    while the worker reads the shared strings; no block is parsed before it has returned."""
+    while the worker reads the shared strings; no block is parsed before it has returned.
+    `parsers`: blocks parsed at once (a build that streams keeps one: its stages need the other core)."""
     block_bytes = block_bytes or BLOCK_BYTES
     results: queue.Queue[object] = queue.Queue(maxsize=1)
     stop, placed = threading.Event(), threading.Event()
@@ -110,7 +119,7 @@ def row_blocks(
                 placed.wait()
                 if stop.is_set():
                     return
-                for item in _parsed_blocks(archive, *where[0], block_bytes, strings, part):
+                for item in _parsed_blocks(archive, *where[0], block_bytes, strings, part, parsers):
                     if not hand_over(item):
                         return
             hand_over(done)
@@ -144,7 +153,10 @@ def _parsed_blocks(
     block_bytes: int,
     strings: pa.Array | None,
     strings_part: zipfile.ZipInfo | None,
+    parsers: int,
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Blocks cut and marked here, parsed by `parsers` threads at once (calamine releases the
+    GIL), handed out in order; no more than `parsers` blocks are in the parsers' hands."""
     info = archive.getinfo(member)
     book = _StoredZip(
         [
@@ -153,17 +165,28 @@ def _parsed_blocks(
             if m.filename != member and m is not strings_part and not m.is_dir()
         ]
     )
-    previous_last = 0
-    for opening, rows in _xml_blocks(archive, info, block_bytes):
-        first, last, rows = _row_span(rows, previous_last)
-        if first is None:
-            continue  # only whitespace between rows
-        marked = 0
-        if strings is not None:
-            rows, marked = _mark_shared_cells(rows)
+
+    def parse(opening: bytes, rows: bytes, first: int, last: int, marked: int) -> tuple[int, pa.RecordBatch]:
         start, batch = _parse(book, member, opening, rows, first, last, first_col, width)
-        yield start, batch if strings is None else _with_shared_strings(batch, strings, marked)
-        previous_last = last
+        return start, batch if strings is None else _with_shared_strings(batch, strings, marked)
+
+    previous_last = 0
+    with ThreadPoolExecutor(max_workers=parsers, thread_name_prefix="sheet-block") as pool:
+        parsing: deque[Future[tuple[int, pa.RecordBatch]]] = deque()
+        for opening, rows in _xml_blocks(archive, info, block_bytes):
+            first, last, rows = _row_span(rows, previous_last)
+            if first is None:
+                continue  # only whitespace between rows
+            marked = 0
+            if strings is not None:
+                rows, marked = _mark_shared_cells(rows)
+            parsing.append(pool.submit(parse, opening, rows, first, last, marked))
+            del rows
+            previous_last = last
+            if len(parsing) >= parsers:
+                yield parsing.popleft().result()
+        while parsing:
+            yield parsing.popleft().result()
 
 
 def _shared_strings(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> pa.Array:
@@ -186,6 +209,9 @@ def _shared_strings(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> pa.Array
         raise NotInBlocks("shared strings in a form other than <sst><si>")
     if start < 0:
         return pa.array([], pa.string())
+    plain = _plain_only(data, start, end)
+    if plain is not None:
+        return plain
     offsets = pa.array([start, end], pa.int64()).buffers()[1]
     whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
     pieces = pc.split_pattern(whole, b"</si>").flatten()  # one copy; `data` goes after it
@@ -195,6 +221,33 @@ def _shared_strings(archive: zipfile.ZipFile, part: zipfile.ZipInfo) -> pa.Array
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # Arrow's kernels release the GIL
         parts = list(pool.map(_plain_strings, chunks))
     return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+
+def _plain_only(data: bytes, start: int, end: int) -> pa.Array | None:
+    """The shared strings when every one is `<si><t>text</t></si>` (xml:space="preserve" or not)
+    with nothing to undo, what Excel writes for plain cells: a preserved string's opening tag
+    becomes a mark (U+0001, which XML 1.0 cannot hold), each boundary a NUL, split there; the
+    checks on the bytes. None when any string needs more: the general path decides."""
+    marked = data.replace(_PRESERVE, _PLAIN + b"\x01")
+    joined = marked.replace(b"</t></si><si><t>", b"\0")
+    del marked
+    last = joined.rfind(b"</t></si>")
+    if not joined.startswith(_PLAIN, start) or last < 0:
+        return None
+    begin = start + len(_PLAIN)
+    if any(joined.find(token, begin, last) >= 0 for token in (b"<", b"&", b"_x", b"\r")):
+        return None  # a tag left (rich text, an empty <t/>), an entity or escape to undo
+    offsets = pa.array([begin, last], pa.int64()).buffers()[1]
+    whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(joined)])
+    text = pc.cast(pc.split_pattern(whole, b"\0").flatten(), pa.large_string())  # checks the UTF-8
+    del whole, joined
+    preserved = pc.starts_with(text, "\x01")
+    edges = pc.match_substring_regex(text, r"^[ \t\n]|[ \t\n]$")
+    if pc.any(pc.and_(edges, pc.invert(preserved))).as_py():
+        return None  # whitespace at an edge of a string not preserved: calamine trims it
+    if pc.any(preserved).as_py():
+        text = pc.replace_with_mask(text, preserved, pc.utf8_slice_codeunits(text.filter(preserved), 1))
+    return pc.cast(text, pa.string())
 
 
 def _plain_strings(pieces: pa.Array) -> pa.Array:

@@ -355,3 +355,47 @@ def test_cells_merged_down_rows_found_after_the_rows_send_the_workbook_whole(
     with pytest.raises(sheetblocks.NotInBlocks, match="merged"):
         list(read.workbook_batches(path, path.name))
     _build_both_ways(raw, tmp_path)
+
+
+@pytest.mark.parametrize("writer", ["openpyxl-write-only", "xlsxwriter-constant-memory", "openpyxl", "excel-like"])
+def test_a_whole_workbook_read_in_blocks_on_every_core_is_the_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """`read_file` parses a large one-sheet workbook of inline text in row blocks, several at once,
+    and gives the grid the one whole parse gives; the safety scan runs, and `before_parse` is
+    called, once either way."""
+    path = tmp_path / f"{writer}.xlsx"
+    writers.write(writer, path, sample())
+    monkeypatch.setattr(sheetblocks, "BLOCK_BYTES", 700)
+    scans, calls = [], []
+    inspect = read.safety.inspect_workbook
+    monkeypatch.setattr(read.safety, "inspect_workbook", lambda *a: scans.append(a) or inspect(*a))
+    whole = read.read_file(path, path.name)
+    monkeypatch.setattr(read, "BLOCKS_MIN_BYTES", 0)
+    monkeypatch.setattr(read, "BLOCKS_MAX_SHARED_STRINGS", 1 << 40)
+    scans.clear()
+    blocks = read.read_file(path, path.name, before_parse=lambda: calls.append(1))
+    assert len(scans) == 1 and calls == [1]
+    [a], [b] = whole, blocks
+    pd.testing.assert_frame_equal(a.cells.reset_index(drop=True), b.cells.reset_index(drop=True))
+    assert np.array_equal(a.row_numbers, b.row_numbers) and (a.sheet, a.reader) == (b.sheet, b.reader)
+
+
+def test_a_workbook_the_blocks_cannot_read_is_read_whole_after_one_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import openpyxl
+
+    path = write_xlsx(tmp_path / "merged.xlsx", {"a": [HEADER, entry(), entry("E-002")]})
+    book = openpyxl.load_workbook(path)
+    book.active.merge_cells("B2:B3")
+    book.save(path)
+    whole = read.read_file(path, path.name)
+    monkeypatch.setattr(read, "BLOCKS_MIN_BYTES", 0)
+    scans, calls = [], []
+    inspect = read.safety.inspect_workbook
+    monkeypatch.setattr(read.safety, "inspect_workbook", lambda *a: scans.append(a) or inspect(*a))
+    [grid] = read.read_file(path, path.name, before_parse=lambda: calls.append(1))
+    assert len(scans) == 1 and calls == [1]
+    pd.testing.assert_frame_equal(grid.cells, whole[0].cells)
+    assert grid.cells.iloc[2, 1] == grid.cells.iloc[1, 1], "the value merged down fills both rows"
