@@ -66,8 +66,11 @@ def same_cells(path: str) -> None:
             numbers = np.concatenate([b.row_numbers for b in blocks])
             same = _same(in_blocks, numbers, cells.reset_index(drop=True), rows)
             sheets.append({"sheet": blocks[0].sheet, "reader": "row blocks", "identical": same})
-    in_blocks = stream.wanted([Path(path)], {}, stream.STREAM_BYTES)  # what `make` does with this file
-    print(json.dumps({"sheets": sheets, "build_reads_in_blocks": in_blocks}, ensure_ascii=False))
+    if stream.wanted([Path(path)], {}, stream.STREAM_BYTES):  # what `make` does with this file
+        build_path = "row blocks, streamed"
+    else:
+        build_path = "row blocks, in memory" if read.parsed_in_blocks(Path(path)) else "whole sheet"
+    print(json.dumps({"sheets": sheets, "build_path": build_path}, ensure_ascii=False))
 
 
 def _same(cells: pd.DataFrame, rows: np.ndarray, reference: pd.DataFrame, reference_rows: np.ndarray) -> bool:

@@ -164,7 +164,7 @@ def writer_matrix(data: Path, rows: int, seed: int, repeat: int, names: list[str
             "ratios_per_run": [round(y["seconds"] / x["seconds"], 2) for x, y in zip(a_runs, b_runs, strict=True)],
             "build_ok": all(r["exit_code"] == 0 for r in b_runs),
             "readers": sorted({s["reader"] for s in check}),
-            "build_path": "row blocks, streamed" if measured["build_reads_in_blocks"] else "whole sheet",
+            "build_path": measured["build_path"],
             "identical_to_calamine": all(s["identical"] for s in check),
         }
     return results

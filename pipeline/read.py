@@ -222,8 +222,7 @@ def read_file(
             before_parse()
         return [_read_csv(path, display_name, csv_options or {}, progress)]
     scanned: list[dict[str, safety.SheetLayout]] = []
-    sizes = sheetblocks.part_sizes(path)
-    if sizes is not None and sizes[0] >= BLOCKS_MIN_BYTES and sizes[1] <= BLOCKS_MAX_SHARED_STRINGS:
+    if parsed_in_blocks(path):
         blocks = workbook_batches(path, display_name, progress, os.cpu_count() or 1, scanned, before_parse)
         try:
             grids = list(blocks)
@@ -239,6 +238,13 @@ def read_file(
     if before_parse is not None and not scanned:
         before_parse()
     return list(_read_xlsx(path, display_name, progress, layouts))
+
+
+def parsed_in_blocks(path: Path) -> bool:
+    """Whether `read_file` parses this workbook in row blocks on every core (it may still find a
+    reason to read it whole)."""
+    sizes = sheetblocks.part_sizes(path)
+    return sizes is not None and sizes[0] >= BLOCKS_MIN_BYTES and sizes[1] <= BLOCKS_MAX_SHARED_STRINGS
 
 
 def _read_xlsx(
