@@ -70,7 +70,7 @@ def _xlsxwriter(path: Path, data: Iterable[Row], constant_memory: bool) -> None:
 
 
 def openpyxl_normal(path: Path, data: Iterable[Row]) -> None:
-    """openpyxl's ordinary workbook: every cell in memory, shared strings, `<dimension>`."""
+    """openpyxl's ordinary workbook: every cell in memory, `<dimension>`, text written inline."""
     import openpyxl
 
     book = openpyxl.Workbook()
