@@ -80,7 +80,7 @@ def workbook(data: Path, rows: int, errors: float, seed: int) -> Path:
     variant = "errors" if errors else "clean"
     path = data / f"raw-{rows}-{variant}-{seed}-v{GENERATOR_VERSION}" / DATASET / "contest.xlsx"
     if not path.exists():
-        print(f"generating {path.relative_to(REPO)} …", flush=True)
+        print(f"generating {path} …", flush=True)
         t = time.perf_counter()
         subprocess.run(
             [

@@ -40,7 +40,7 @@ sys.exit(0 if result.status == "published" else 1)
 def export(data: Path, rows: int, seed: int) -> Path:
     path = data / f"csv-{rows}-{seed}" / DATASET / "export.csv"
     if not path.exists():
-        print(f"generating {path.relative_to(REPO)} …", flush=True)
+        print(f"generating {path} …", flush=True)
         start = time.perf_counter()
         subprocess.run(
             [PY, "-m", "benchmarks.big_csv", "--rows", str(rows), "--seed", str(seed), "--out", str(path)],
