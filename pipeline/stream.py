@@ -52,18 +52,15 @@ HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit r
 _COUNT = re.compile(r"^… and ([0-9,]+) more")  # a warning that counts those not listed
 
 
-_batches_since_trim = 0
 TRIM_EVERY = 3  # batches: a trim walks the whole heap (~8 ms), and three batches' pages are few
 
 
-def _trim(batch: bool = False) -> None:
-    """Give the heap glibc keeps back to the system (after every TRIM_EVERY-th `batch`): without
-    it the freed pages of one batch stay in the process and the peak grows with the number of batches."""
-    global _batches_since_trim
-    _batches_since_trim += batch
-    if batch and _batches_since_trim < TRIM_EVERY:
+def _trim(after_batch: int | None = None) -> None:
+    """Give the heap glibc keeps back to the system (after batch number `after_batch`, every
+    TRIM_EVERY-th one): without it the freed pages of one batch stay in the process and the peak
+    grows with the number of batches."""
+    if after_batch is not None and (after_batch + 1) % TRIM_EVERY:
         return
-    _batches_since_trim = 0
     read._return_freed_memory()
 
 
@@ -268,7 +265,7 @@ def _process(
         result.spill.write(_text_table(table.values, table.row_numbers))
         offset += len(table.values)
         del table
-        _trim(batch=True)
+        _trim(after_batch=number)
     if not start:  # no rows: the checks still run once (a field's bad `formulas` policy is an error)
         checked.append((0, cells.check_values(_batch_table(spec, sheets, 0, None))))
     result.spill.close()
@@ -307,13 +304,11 @@ def _first_pass(
 ) -> None:
     """Read, map and normalize one file batch by batch into `spill`; its issues into `one`."""
     width = 0
-    sheet_name = ""
     unlabelled: dict[int, tuple[int, int]] = {}
     labelled: set[int] = set()
     hidden: list[tuple[int, list[Issue]]] = []
     header_seen = False
     for grid in read.batches(path, one.display, spec.csv_options, batch_rows, progress):
-        sheet_name = grid.sheet
         width = max([width, *(int(c) + 1 for c in grid.cells.columns)])
         grid.cells = grid.cells.reindex(columns=range(width), fill_value="")
         if not header_seen:
@@ -359,15 +354,15 @@ def _first_pass(
         frame = pd.concat([values, table.cleaned.add_prefix(CLEANED)], axis=1)
         one.batches.append(spill.write(_text_table(frame, table.row_numbers)))
         del table, values, frame, batch
-        _trim(batch=True)
+        _trim(after_batch=number)
     if one.sheet is None:
         one.issues.append(
             Issue("error", "missing-header", "no sheet with a header row of known column names", file=one.display)
         )
         return
-    one.issues.extend(cells.unlabelled_issues(dict(sorted(unlabelled.items())), one.display, sheet_name))
+    one.issues.extend(cells.unlabelled_issues(dict(sorted(unlabelled.items())), one.display, one.sheet.sheet))
     order = {name: i for i, name in enumerate(one.sheet.columns)}
-    place = {"file": one.display, "sheet": sheet_name}
+    place = {"file": one.display, "sheet": one.sheet.sheet}
     one.issues.extend(
         _merge(hidden, order, _count_last, "invisible-character", lambda n, i: cells.more_invisible(n, i.field, place))
     )
