@@ -228,12 +228,11 @@ def read_file(
             grids = list(blocks)
         except sheetblocks.NotInBlocks:
             grids = []
-        else:
-            if len(grids) == 1:
-                return grids
-            cells = pd.concat([g.cells for g in grids], ignore_index=True) if grids else pd.DataFrame()
-            numbers = np.concatenate([g.row_numbers for g in grids]) if grids else np.zeros(0, np.int64)
-            return [SheetGrid(display_name, grids[0].sheet, cells, numbers, "fastexcel")] if grids else []
+        if grids:
+            cells = pd.concat([g.cells for g in grids], ignore_index=True) if len(grids) > 1 else grids[0].cells
+            numbers = np.concatenate([g.row_numbers for g in grids])
+            return [SheetGrid(display_name, grids[0].sheet, cells, numbers, "fastexcel")]
+    # read whole: the blocks refused the sheet (or found no row), with the layouts they scanned
     layouts = scanned[0] if scanned else safety.inspect_workbook(path, display_name)
     if before_parse is not None and not scanned:
         before_parse()

@@ -82,8 +82,12 @@ def part_sizes(path: Path) -> tuple[int, int] | None:
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         return None
     sheets = [m for m in members if m.filename.startswith("xl/worksheets/") and m.filename.count("/") == 2]
-    strings = sum(m.file_size for m in members if m.filename.lower().endswith("sharedstrings.xml"))
-    return (sheets[0].file_size, strings) if len(sheets) == 1 else None
+    strings = _shared_strings_part(members)
+    return (sheets[0].file_size, strings.file_size if strings else 0) if len(sheets) == 1 else None
+
+
+def _shared_strings_part(members: list[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
+    return next((m for m in members if m.filename.lower().endswith("sharedstrings.xml")), None)
 
 
 Layout = tuple[str, int, int]  # the sheet's part in the zip, its first column (0-based), its width
@@ -114,7 +118,7 @@ def row_blocks(
     def produce() -> None:
         try:
             with zipfile.ZipFile(path) as archive:
-                part = next((m for m in archive.infolist() if m.filename.lower().endswith("sharedstrings.xml")), None)
+                part = _shared_strings_part(archive.infolist())
                 strings = _shared_strings(archive, part) if part else None
                 placed.wait()
                 if stop.is_set():
