@@ -68,6 +68,11 @@ class SheetGrid:
     reader: str = "csv"  # "fastexcel" (Arrow, the fast path) or "calamine" (cell by cell) for a sheet
 
 
+def sheet_label(file: str, sheet: str) -> str:
+    """A sheet as reports and summaries name it: "file › sheet", a CSV by its file alone."""
+    return f"{file} › {sheet}" if sheet else file
+
+
 def raw_files(raw_dir: Path) -> list[Path]:
     """The files of a dataset's raw folder that are read, in name order (see `discover`)."""
     return discover(raw_dir)[0]

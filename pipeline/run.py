@@ -194,7 +194,7 @@ def process(
             issues.extend(cells.unlabelled_cells(grid, sheet))
             issues.extend(cells.hidden_characters(sheet))
             file_sheets += 1
-            summary.sheets.append(f"{display} › {grid.sheet}" if grid.sheet else display)
+            summary.sheets.append(read.sheet_label(display, grid.sheet))
             summary.personal_data_columns_dropped.extend(sheet.dropped_personal)
             summary.rows_read += len(sheet.data)
             mapped.append(sheet)

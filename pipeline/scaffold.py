@@ -144,7 +144,7 @@ def read_table(path: Path, csv_options: dict[str, str] | None = None) -> Table:
         for c, v in labels.items():
             again &= clean_series(frame[c]).map(match_key) == match_key(v)
         parts.append(frame[~again])
-        sheets.append(f"{g.file} › {g.sheet}" if g.sheet else g.file)
+        sheets.append(read.sheet_label(g.file, g.sheet))
     rows = pd.concat(parts, ignore_index=True)
     rows = pd.DataFrame({c: clean_series(rows[c]) for c in rows.columns})
     titles = [

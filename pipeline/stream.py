@@ -201,7 +201,7 @@ def _process(
     for one in done:
         issues.extend(one.issues)
         if one.sheet is not None:
-            summary.sheets.append(f"{one.display} › {one.sheet.sheet}" if one.sheet.sheet else one.display)
+            summary.sheets.append(read.sheet_label(one.display, one.sheet.sheet))
             summary.personal_data_columns_dropped.extend(one.sheet.dropped_personal)
             summary.rows_read += one.rows
     if not summary.files:
