@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import ctypes
 import datetime as dt
 import hashlib
 import io
@@ -29,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import python_calamine
 
-from pipeline import safety, sheetblocks
+from pipeline import memory, safety, sheetblocks
 from pipeline.errors import ReadError
 from pipeline.issues import Issue, printable
 from pipeline.progress import QUIET, Progress
@@ -279,10 +278,10 @@ def _read_xlsx(
                 # eager: straight to Arrow from calamine's borrowing reader (shared strings are not
                 # copied into every cell), so the parsed sheet takes a third less memory
                 batch = reader.load_sheet(name, header_row=None, dtypes="string", skip_rows=0, eager=True)
-            _return_freed_memory()
+            memory.return_freed()
             grid = _fast_grid(batch, layout, progress)
             del batch
-            _return_freed_memory()
+            memory.return_freed()
             reader_used = "fastexcel"
             if grid is None:
                 grid = _calamine_grid(path, name, progress)
@@ -339,25 +338,6 @@ def _fast_grid(
     if merged and len(cells):
         cells = _fill_vertical_merges(cells, row_numbers, merged)
     return cells, row_numbers
-
-
-def _return_freed_memory() -> None:
-    """Give the heap calamine freed back to the system (glibc keeps it otherwise): Arrow allocates
-    from its own pool (mimalloc) and would not reuse it, so the sheet's cells and the tables made
-    after them would add up in the process's peak memory."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
-def _glibc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
-    except OSError:  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_LIBC = _glibc()
 
 
 def _calamine_grid(path: Path, name: str, progress: Progress) -> tuple[pd.DataFrame, np.ndarray]:

@@ -7,9 +7,12 @@ batch goes through the very stage functions of the in-memory build (map, normali
 checks of validate, the cell guard, the PDPA guard), and only what the checks across rows
 need stays in memory: two 64-bit hashes of each row (exact duplicates), the text of the key
 fields (unique, primaryKey, uniqueKeys, foreignKeys, the sort order) and where each row came
-from. Normalized batches are spilled to Arrow IPC files (LZ4) beside the published folder;
-the published CSV is written sorted by the primary key from buckets of known output
-positions (a distribution sort: the order is known before any row is moved).
+from. The checks of one row at a time are made on each batch as it is read, as if no row were
+a duplicate (the usual case); a batch that loses exact duplicates once the whole table is
+hashed is read back and checked again without them. Normalized batches are spilled to one
+Arrow IPC file (LZ4) beside the published folder; the published CSV is written from it, sorted
+by the primary key from buckets of known output positions (a distribution sort: the order is
+known before any row is moved).
 
 Issues are the in-memory build's, in its order: each stage's issues are put back in the order
 the whole-table call gives them (field by field, or row by row), and warnings capped per
@@ -23,7 +26,7 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline import cells, headers, normalize, publish, read, sheetblocks, validate
+from pipeline import cells, headers, memory, normalize, publish, read, sheetblocks, validate
 from pipeline.dataset import DatasetSpec
 from pipeline.errors import ReadError
 from pipeline.headers import MappedSheet
@@ -52,16 +55,11 @@ HASH_KEYS = ("0123456789123456", "6543210987654321")  # two independent 64-bit r
 _COUNT = re.compile(r"^… and ([0-9,]+) more")  # a warning that counts those not listed
 
 
-TRIM_EVERY = 3  # batches: a trim walks the whole heap (~8 ms), and three batches' pages are few
-
-
-def _trim(after_batch: int | None = None) -> None:
-    """Give the heap glibc keeps back to the system (after batch number `after_batch`, every
-    TRIM_EVERY-th one): without it the freed pages of one batch stay in the process and the peak
-    grows with the number of batches."""
-    if after_batch is not None and (after_batch + 1) % TRIM_EVERY:
-        return
-    read._return_freed_memory()
+def _trim() -> None:
+    """Give the pages freed by a batch back to the system once the process holds more than
+    memory.STREAM_RESIDENT_BUDGET: below it the next batch reuses them (a page given back and
+    touched again costs a fault), above it the peak would grow with the number of batches."""
+    memory.return_freed_above(memory.STREAM_RESIDENT_BUDGET)
 
 
 def wanted(files: list[Path], options: dict[str, str], stream_bytes: int | None) -> bool:
@@ -96,7 +94,8 @@ class _File:
     issues: list[Issue] = field(default_factory=list)
     sheet: MappedSheet | None = None
     rows: int = 0
-    batches: list[int] = field(default_factory=list)  # its batches in the first spill
+    batches: list[int] = field(default_factory=list)  # its batches in the spill
+    checked: list[_Checked] = field(default_factory=list)  # what the checks of each found
     filled: list[tuple[int, str, list[Issue]]] = field(default_factory=list)  # (batch, field, issues)
     problems: list[tuple[int, Problem, list[Issue]]] = field(default_factory=list)
 
@@ -125,14 +124,15 @@ class _Spill:
             self.writer.close()
             self.writer = None
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self, numbers: Iterable[int] | None = None) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """(number, batch) of the batches written, or of those `numbers` (in order), only those read."""
         self.close()
         if not self.count:
             return
         with pa.OSFile(str(self.path)) as source:  # read, not mapped: the pages read are let go
             reader = pa.ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                yield reader.get_batch(i)
+            for i in range(reader.num_record_batches) if numbers is None else sorted(numbers):
+                yield i, reader.get_batch(i)
 
 
 def _text_table(frame: pd.DataFrame, numbers: np.ndarray) -> pa.Table:
@@ -156,6 +156,7 @@ def process(
     """Read, map, normalize and validate one dataset's CSV files and one-sheet workbooks batch by
     batch; the issues are those `run.process` finds in the whole table, in the same order (up to
     its common tail). Whatever stops it midway, the spilled batches are removed at once."""
+    memory.reuse_freed_blocks()
     work = Path(
         tempfile.mkdtemp(prefix=f".spill-{spec.name}-", dir=spill_dir if spill_dir and spill_dir.is_dir() else None)
     )
@@ -176,9 +177,9 @@ def _process(
     result: StreamedTable,
 ) -> tuple[StreamedTable, list[Issue], Summary]:
     summary = Summary(spec.name)
-    work = result.work
     batch_rows = max(batch_rows or BATCH_ROWS, headers.HEADER_SEARCH_ROWS + 1)  # the header lies in the first batch
-    first = _Spill(work / "normalized.arrow")
+    first = result.spill
+    names = _KeyNames.of(spec, result.sort_key)
     hashes: list[tuple[np.ndarray, np.ndarray]] = []
     numbers: list[np.ndarray] = []
     done: list[_File] = []
@@ -187,7 +188,7 @@ def _process(
         one = _File(path.relative_to(folder).as_posix())
         summary.files.append(one.display)
         try:
-            _first_pass(spec, path, one, first, hashes, numbers, progress, batch_rows, rules)
+            _first_pass(spec, path, one, first, hashes, numbers, progress, batch_rows, rules, names)
         except ReadError as exc:
             message = str(exc).removeprefix(f"{one.display}: ")
             done.append(_File(one.display, [Issue("error", "source-error", message, file=one.display)]))
@@ -228,49 +229,48 @@ def _process(
         del everything, sheet_index
     del numbers
 
-    # second pass: the rows kept, checked batch by batch; the key fields kept for the checks across rows
+    # the checks of each batch were made in the first pass; a batch that lost duplicate rows is
+    # checked again without them (read back from the spill), the others are taken as they are
     keep = ~dup
-    thin_names = list(dict.fromkeys([*validate.cross_row_fields(spec), *result.sort_key]))
-    fallback = list(dict.fromkeys(n for name in thin_names for n in (name, *spec.field(name).cell_fallback)))
-    thin: dict[str, list[pa.Array]] = {n: [] for n in thin_names}
+    found = {number: checks for f in mapped for number, checks in zip(f.batches, f.checked, strict=True)}
+    again: dict[int, np.ndarray] = {}
+    start = 0
+    for number in live:
+        mask = keep[start : start + found[number].rows]
+        start += len(mask)
+        if not mask.all():
+            again[number] = mask
+    for number, batch in first.batches(again):
+        table = _batch_table(spec, sheets, sheet_of_batch[number], batch.filter(pa.array(again[number])))
+        found[number] = _check_batch(table, names)
+        del table
+    thin: dict[str, list[pa.Array]] = {n: [] for n in names.keys}
     thin_cleaned: dict[str, list[pa.Array]] = {}
     checked: list[tuple[int, list[Issue]]] = []
     personal: list[tuple[int, list[Issue]]] = []
     located: list[validate.Located] = []
-    start = offset = 0
     kept_sheets: list[np.ndarray] = []
     kept_rows: list[np.ndarray] = []
-    for number, batch in enumerate(first.batches()):
-        if number not in sheet_of_batch:
-            continue
-        mask = keep[start : start + batch.num_rows]
-        start += batch.num_rows
-        table = _batch_table(spec, sheets, sheet_of_batch[number], batch if mask.all() else batch.filter(mask))
-        checked.append((number, cells.check_values(table)))
-        for found_issues, rows, rank in validate.cell_findings(table):
-            located.append((found_issues, rows + offset, rank))
-        personal.append((number, validate.personal_data(table)))
-        kept: dict[str, pa.Array] = {}
-        for name in thin_names:  # large_string: pandas' str columns wrap it without a copy
-            kept[name] = pa.array(table.values[name], type=pa.large_string(), from_pandas=True)
-            thin[name].append(kept[name])
-        for name in fallback:
-            if name in table.cleaned.columns:
-                text = pa.array(table.cleaned[name], type=pa.large_string(), from_pandas=True)
-                if name in kept and text.equals(kept[name]):
-                    text = kept[name]  # the same buffers: a key keyed as published costs nothing twice
-                thin_cleaned.setdefault(name, []).append(text)
-        kept_sheets.append(table.sheet_index)
-        kept_rows.append(table.row_numbers)
-        result.spill.write(_text_table(table.values, table.row_numbers))
-        offset += len(table.values)
-        del table
-        _trim(after_batch=number)
+    offset = 0
+    for number in live:
+        checks = found.pop(number)
+        checked.append((number, checks.values))
+        located.extend((issues_found, rows + offset, rank) for issues_found, rows, rank in checks.located)
+        personal.append((number, checks.personal))
+        for name, text in checks.keys.items():
+            thin[name].append(text)
+        for name, text in checks.cleaned_keys.items():
+            thin_cleaned.setdefault(name, []).append(text)
+        if checks.escaped:
+            result.escaped[number] = checks.escaped
+        kept_sheets.append(np.full(checks.rows, sheet_of_batch[number], np.int32))
+        kept_rows.append(checks.row_numbers)
+        offset += checks.rows
     if not start:  # no rows: the checks still run once (a field's bad `formulas` policy is an error)
         checked.append((0, cells.check_values(_batch_table(spec, sheets, 0, None))))
-    result.spill.close()
+    result.kept = {number: again.get(number) for number in live}
     result.rows = offset
-    values = pd.DataFrame({n: pd.Series(_joined(thin.pop(n)), dtype="str") for n in thin_names})
+    values = pd.DataFrame({n: pd.Series(_joined(thin.pop(n)), dtype="str") for n in names.keys})
     cleaned = pd.DataFrame({n: pd.Series(_joined(thin_cleaned.pop(n)), dtype="str") for n in list(thin_cleaned)})
     sheet_index = np.concatenate(kept_sheets) if kept_sheets else np.zeros(0, np.int32)
     row_numbers = np.concatenate(kept_rows) if kept_rows else np.zeros(0, np.int64)
@@ -301,8 +301,11 @@ def _first_pass(
     progress: Progress,
     batch_rows: int,
     rules: ThaiRules,
+    names: _KeyNames,
 ) -> None:
-    """Read, map and normalize one file batch by batch into `spill`; its issues into `one`."""
+    """Read, map, normalize and check one file batch by batch into `spill`; its issues into `one`.
+    The checks of each batch are made here, on the rows as spilled, as if none were a duplicate
+    (the usual case): the build then need not read the table back."""
     width = 0
     unlabelled: dict[int, tuple[int, int]] = {}
     labelled: set[int] = set()
@@ -352,9 +355,12 @@ def _first_pass(
         hashes.append(tuple(pd.util.hash_pandas_object(values, index=False, hash_key=k).to_numpy() for k in HASH_KEYS))  # type: ignore[arg-type]
         numbers.append(np.asarray(table.row_numbers, dtype=np.int64))
         frame = pd.concat([values, table.cleaned.add_prefix(CLEANED)], axis=1)
-        one.batches.append(spill.write(_text_table(frame, table.row_numbers)))
+        spilled = _text_table(frame, table.row_numbers)
+        one.batches.append(spill.write(spilled))
         del table, values, frame, batch
-        _trim(after_batch=number)
+        one.checked.append(_check_batch(_batch_table(spec, [one.sheet], 0, spilled), names))
+        del spilled
+        _trim()
     if one.sheet is None:
         one.issues.append(
             Issue("error", "missing-header", "no sheet with a header row of known column names", file=one.display)
@@ -480,8 +486,62 @@ def _check_values_rank(issue: Issue) -> int:
     return 2 if _is_count(issue) else 1
 
 
+@dataclass(frozen=True)
+class _KeyNames:
+    """The fields whose text the checks across rows need (unique, keys, the sort order), and the
+    fields their cells may come from (cell_fallback), kept as cleaned."""
+
+    keys: list[str]
+    cleaned: list[str]
+
+    @classmethod
+    def of(cls, spec: DatasetSpec, sort_key: list[str]) -> _KeyNames:
+        keys = list(dict.fromkeys([*validate.cross_row_fields(spec), *sort_key]))
+        return cls(keys, list(dict.fromkeys(n for name in keys for n in (name, *spec.field(name).cell_fallback))))
+
+
+@dataclass
+class _Checked:
+    """What the checks of one batch found (rows counted from the batch's first), and the text
+    of its key fields."""
+
+    rows: int
+    values: list[Issue]
+    located: list[validate.Located]
+    personal: list[Issue]
+    keys: dict[str, pa.Array]
+    cleaned_keys: dict[str, pa.Array]
+    row_numbers: np.ndarray
+    escaped: dict[str, tuple[np.ndarray, pa.Array]]  # field -> the rows `formulas: escape` changed, their text
+
+
+def _check_batch(table: NormalizedTable, names: _KeyNames) -> _Checked:
+    """The checks of one row at a time (cells, Table Schema, personal data) on one batch, and
+    the values the cell guard escaped (it changes `table.values`; the spill keeps them as read)."""
+    escapable = [f.name for f in table.spec.fields if f.formulas == "escape" and f.type == "string"]
+    before = {name: pa.array(table.values[name], type=pa.large_string(), from_pandas=True) for name in escapable}
+    values, located, personal = cells.check_values(table), validate.cell_findings(table), validate.personal_data(table)
+    escaped = {}
+    for name, text in before.items():
+        now = pa.array(table.values[name], type=pa.large_string(), from_pandas=True)
+        rows = np.flatnonzero(pc.invert(pc.fill_null(pc.equal(text, now), True)).to_numpy(zero_copy_only=False))
+        if len(rows):
+            escaped[name] = (rows, now.take(pa.array(rows)))
+    keys = {}
+    for name in names.keys:  # large_string: pandas' str columns wrap it without a copy
+        keys[name] = pa.array(table.values[name], type=pa.large_string(), from_pandas=True)
+    cleaned_keys = {}
+    for name in names.cleaned:
+        if name in table.cleaned.columns:
+            text = pa.array(table.cleaned[name], type=pa.large_string(), from_pandas=True)
+            if name in keys and text.equals(keys[name]):
+                text = keys[name]  # the same buffers: a key keyed as published costs nothing twice
+            cleaned_keys[name] = text
+    return _Checked(len(table.values), values, located, personal, keys, cleaned_keys, table.row_numbers, escaped)
+
+
 def _batch_table(
-    spec: DatasetSpec, sheets: list[MappedSheet], index: int, batch: pa.RecordBatch | None
+    spec: DatasetSpec, sheets: list[MappedSheet], index: int, batch: pa.RecordBatch | pa.Table | None
 ) -> NormalizedTable:
     """A spilled batch as the NormalizedTable the stage functions take."""
     if batch is None:
@@ -528,7 +588,10 @@ class StreamedTable:
 
     def __init__(self, spec: DatasetSpec, work: Path) -> None:
         self.work = work
-        self.spill = _Spill(work / "checked.arrow")
+        self.spill = _Spill(work / "normalized.arrow")  # every batch read, normalized (and cleaned)
+        self.kept: dict[int, np.ndarray | None] = {}  # the batches published: the rows kept (None: all)
+        self.escaped: dict[int, dict[str, tuple[np.ndarray, pa.Array]]] = {}  # of the rows kept: see _Checked
+        self.columns = [*spec.field_names, ROW]
         self.rows = 0
         self.sort_key: list[str] = list(spec.table_schema.get("primaryKey") or [spec.field_names[0]])
         self.keys = pd.DataFrame()
@@ -561,6 +624,20 @@ class StreamedTable:
     def _empty(spec: DatasetSpec) -> pd.DataFrame:
         return pd.DataFrame({n: pd.Series([], dtype="str") for n in spec.field_names})
 
+    def _kept_batches(self) -> Iterator[pa.RecordBatch]:
+        """The published rows of the spilled batches, in the order read (a file that failed
+        midway and the exact duplicates left out), formulas escaped."""
+        for number, batch in self.spill.batches(self.kept):
+            mask = self.kept[number]
+            batch = (batch if mask is None else batch.filter(pa.array(mask))).select(self.columns)
+            for name, (rows, text) in self.escaped.get(number, {}).items():
+                at = batch.schema.get_field_index(name)
+                where = np.zeros(batch.num_rows, dtype=bool)
+                where[rows] = True
+                column = pc.replace_with_mask(batch.column(at), pa.array(where), text.cast(batch.column(at).type))
+                batch = batch.set_column(at, name, column)
+            yield batch
+
     def _sorted(self) -> Iterator[pd.DataFrame]:
         """The rows in published order (stable by the sort key, as `publish.table_for_output`), a bucket at a time."""
         if not self.rows:
@@ -570,7 +647,7 @@ class StreamedTable:
         )
         order = order.to_numpy()
         if np.all(order[1:] > order[:-1]):  # already in order: no bucket is needed
-            for batch in self.spill.batches():
+            for batch in self._kept_batches():
                 yield batch.to_pandas()
             return
         rank = np.empty(len(order), dtype=np.int64)
@@ -578,7 +655,7 @@ class StreamedTable:
         del order
         buckets = [_Spill(self.work / f"bucket-{i}.arrow") for i in range((self.rows - 1) // BUCKET_ROWS + 1)]
         start = 0
-        for batch in self.spill.batches():
+        for batch in self._kept_batches():
             ranks = rank[start : start + batch.num_rows]
             start += batch.num_rows
             which = ranks // BUCKET_ROWS
@@ -587,7 +664,7 @@ class StreamedTable:
                 buckets[b].write(table.filter(pa.array(which == b)))
         del rank
         for bucket in buckets:
-            table = pa.Table.from_batches(list(bucket.batches()))
+            table = pa.Table.from_batches([batch for _, batch in bucket.batches()])
             table = table.take(pc.sort_indices(table, [("\0rank", "ascending")]))
             bucket.path.unlink()
             yield table.drop_columns(["\0rank"]).to_pandas()

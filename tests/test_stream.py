@@ -110,6 +110,31 @@ def test_escaped_formulas_are_capped_over_the_whole_table(
     _assert_same(tmp_path, memory, streamed)
 
 
+def test_a_batch_that_loses_duplicates_is_checked_again_without_them(
+    tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks of each batch are made as it is read; a batch that then loses exact duplicates
+    (within it and across batches, formula cells among them) is checked again: the issues, the
+    escaped values and the rows published are still the in-memory build's."""
+    monkeypatch.setattr(publish, "JSON_MAX_ROWS", 5_000)
+    monkeypatch.setattr(publish, "XLSX_MAX_ROWS", 5_000)
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, schemas)
+    fields = schemas / DATASET / "fields.yaml"
+    config = yaml.safe_load(fields.read_text(encoding="utf-8"))
+    config["fields"]["project_title"]["formulas"] = "escape"
+    fields.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    rows = [entry(f"E-{i:06d}", title=f"=SUM(A{i})" if i % 30 == 0 else f"ระบบ {i}") for i in range(20_000)]
+    repeated = [rows[i] for i in (0, 30, 31, 6_990, 7_020, 13_500, 19_980)]
+    body = rows[:3_000] + repeated + rows[3_000:15_000] + repeated[::-1] + rows[15_000:]
+    write_csv(tmp_path / "raw" / DATASET / "export.csv", [HEADER, *body])
+    memory, streamed = _build_both(tmp_path / "raw", tmp_path, schemas)
+    assert memory.status == "published"
+    assert memory.summary.duplicates_dropped == 2 * len(repeated)
+    assert any(i.type == "formula-escaped" for i in memory.issues)
+    _assert_same(tmp_path, memory, streamed)
+
+
 def test_a_file_unreadable_midway_counts_for_nothing_but_its_error(tmp_path: Path, small_batches: None) -> None:
     """A record too wide for a spreadsheet far down a file: the file gives only that error, as in memory;
     a second file without a header and a third that is fine are reported as the in-memory build does."""
