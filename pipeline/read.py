@@ -18,6 +18,7 @@ import json
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,10 +238,27 @@ def read_file(
             numbers = np.concatenate([g.row_numbers for g in grids])
             return [SheetGrid(display_name, grids[0].sheet, cells, numbers, "fastexcel")]
     # read whole: the blocks refused the sheet (or found no row), with the layouts they scanned
-    layouts = scanned[0] if scanned else safety.inspect_workbook(path, display_name)
+    layouts, opened = (scanned[0], None) if scanned else _inspected_and_opened(path, display_name)
     if before_parse is not None and not scanned:
         before_parse()
-    return list(_read_xlsx(path, display_name, progress, layouts))
+    return list(_read_xlsx(path, display_name, progress, layouts, opened))
+
+
+def _inspected_and_opened(
+    path: Path, display_name: str
+) -> tuple[dict[str, safety.SheetLayout], Future[fastexcel.ExcelReader]]:
+    """The safety scan, and fastexcel opening the workbook on another thread as soon as every part
+    but the worksheets has passed it: the opening parses the shared strings and styles (half a
+    second at 300,000 rows of Excel's layout) while the worksheets are scanned."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="opening")
+    opened: list[Future[fastexcel.ExcelReader]] = []
+    try:
+        layouts = safety.inspect_workbook(
+            path, display_name, lambda: opened.append(pool.submit(fastexcel.read_excel, str(path)))
+        )
+    finally:
+        pool.shutdown(wait=False)
+    return layouts, opened[0]
 
 
 def parsed_in_blocks(path: Path) -> bool:
@@ -251,13 +269,18 @@ def parsed_in_blocks(path: Path) -> bool:
 
 
 def _read_xlsx(
-    path: Path, display_name: str, progress: Progress, layouts: dict[str, safety.SheetLayout]
+    path: Path,
+    display_name: str,
+    progress: Progress,
+    layouts: dict[str, safety.SheetLayout],
+    opened: Future[fastexcel.ExcelReader] | None = None,
 ) -> Iterator[SheetGrid]:
     """Visible worksheets, read by fastexcel straight into Arrow text columns (calamine in
     Rust, no Python object per cell); python-calamine takes over for a sheet whose layout
-    could not be read from its XML, so every cell address stays exact."""
+    could not be read from its XML, so every cell address stays exact. `opened`: the reader
+    opened already (see `_inspected_and_opened`)."""
     try:
-        reader = fastexcel.read_excel(str(path))
+        reader = opened.result() if opened is not None else fastexcel.read_excel(str(path))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # calamine raises its own errors, and a Rust panic is a BaseException

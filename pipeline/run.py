@@ -24,7 +24,7 @@ from typing import Any
 import filelock
 import pandas as pd
 
-from pipeline import cells, headers, normalize, pages, paths, pdpa, publish, read, scaffold, stream, validate
+from pipeline import cells, headers, memory, normalize, pages, paths, pdpa, publish, read, scaffold, stream, validate
 from pipeline.dataset import DatasetSpec, check_schema, load_dataset
 from pipeline.errors import BuildLocked, ConfigError, PipelineError, ReadError
 from pipeline.issues import Issue, cap_warnings
@@ -159,6 +159,7 @@ def process(
     """Read, map, normalize and validate one dataset; returns rows ready to publish (a raw file
     that is a copy of what `published_dir` holds for it is refused, never read back). CSV input
     of `stream_bytes` or more is built batch by batch in bounded memory (`pipeline/stream.py`)."""
+    memory.reuse_freed_blocks()
     summary = Summary(spec.name)
     issues: list[Issue] = []
     mapped: list[headers.MappedSheet] = []

@@ -18,7 +18,7 @@ import struct
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ CACHED_VALUE = re.compile(rb"<(?:\w+:)?v>[^<]+</(?:\w+:)?v>|<(?:\w+:)?is>")  # <
 DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?"')
 MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+[0-9]+):([A-Z]+[0-9]+)"')
 CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
+WORKSHEETS = "xl/worksheets/"
 
 
 @dataclass
@@ -239,9 +240,13 @@ class SheetScan:
         return (self.rows[1] - self.rows[0] + 1) * (self.cols[1] - self.cols[0] + 1)
 
 
-def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
+def inspect_workbook(
+    path: Path, display_name: str, parts_checked: Callable[[], None] | None = None
+) -> dict[str, SheetLayout]:
     """Refuse a zip bomb, XML entity tricks and formulas without a cached value; return the
-    layout of each worksheet (by sheet name), read on the same pass."""
+    layout of each worksheet (by sheet name), read on the same pass. The worksheets are checked
+    last: `parts_checked` is called once every other part has passed (a reader may then open the
+    workbook, which parses its shared strings and styles, while the worksheets are checked)."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
@@ -258,13 +263,19 @@ def inspect_workbook(path: Path, display_name: str) -> dict[str, SheetLayout]:
         names = _sheet_names(archive)
         hidden = _hidden_sheets(archive)
         layouts = {}
+        members.sort(key=lambda m: m.filename.startswith(WORKSHEETS))  # stable: the zip's order otherwise
         for member in members:
+            if parts_checked is not None and member.filename.startswith(WORKSHEETS):
+                parts_checked()
+                parts_checked = None
             label = names.get(member.filename, member.filename)
             layout = _check_member(archive, member, display_name, label)
             if member.filename in names:
                 layout.visible = label not in hidden
                 layout.member = member.filename
                 layouts[label] = layout
+        if parts_checked is not None:
+            parts_checked()
         return layouts
 
 
@@ -317,7 +328,7 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
     layout = SheetLayout()
     # every part is streamed, whatever its name: calamine finds shared strings, styles and
     # sheets through relationships, so any member may be parsed as XML
-    is_sheet = member.filename.startswith("xl/worksheets/")
+    is_sheet = member.filename.startswith(WORKSHEETS)
     actual = 0
     head = b""
     carry = b""

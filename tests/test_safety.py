@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -337,6 +338,49 @@ def test_a_dtd_in_any_part_of_a_workbook_is_refused(ws: Workspace, prolog: bytes
     _rewrite(path, "xl/sharedStrings.xml", lambda d: d.replace(b"?>", b"?>" + prolog, 1))
     with pytest.raises(ReadError, match="DTD"):
         read.read_file(path, "dtd.xlsx")
+
+
+def _sheet_first(path: Path) -> None:
+    """The same workbook with its worksheet first in the zip (some writers put it there)."""
+    parts = [(i.filename, zipfile.ZipFile(path).read(i.filename)) for i in zipfile.ZipFile(path).infolist()]
+    parts.sort(key=lambda part: not part[0].startswith("xl/worksheets/"))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, content in parts:
+            out.writestr(name, content)
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_the_workbook_is_opened_only_once_every_part_but_the_worksheets_passed(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, hostile: bool
+) -> None:
+    """fastexcel opens the workbook (parsing its shared strings and styles) while the worksheets
+    are scanned, never before the other parts passed: a DTD in the shared strings is refused and
+    the parser never sees it, wherever the zip puts the worksheet."""
+    path = ws.dataset_dir / "order.xlsx"
+    _xlsxwriter_rows(path, [HEADER, entry("O1")])
+    if hostile:
+        _rewrite(path, "xl/sharedStrings.xml", lambda d: d.replace(b"?>", b"?>" + DTD, 1))
+    _sheet_first(path)
+    events: list[str] = []
+    blocks, opening, inspect = read.safety.member_blocks, read.fastexcel.read_excel, read.safety.inspect_workbook
+
+    def inspect_marked(path: Path, name: str, parts_checked: Callable[[], None]) -> object:
+        return inspect(path, name, lambda: events.append("passed") or parts_checked())
+
+    monkeypatch.setattr(read.safety, "member_blocks", lambda a, m: events.append(m.filename) or blocks(a, m))
+    monkeypatch.setattr(read.safety, "inspect_workbook", inspect_marked)
+    monkeypatch.setattr(read.fastexcel, "read_excel", lambda *a: events.append("open") or opening(*a))
+    if hostile:
+        with pytest.raises(ReadError, match="DTD"):
+            read.read_file(path, "order.xlsx")
+        assert "passed" not in events and "open" not in events
+        return
+    [grid] = read.read_file(path, "order.xlsx")
+    assert grid.cells.iloc[1, 0] == "O1"
+    passed = events.index("passed")
+    assert events[:passed] and not any(e.startswith("xl/worksheets/") for e in events[:passed])
+    assert "xl/worksheets/sheet1.xml" in events[passed:]
+    assert events.count("open") == 1 and events.index("open") > passed
 
 
 # ---------------------------------------------------------------- values that attack people
