@@ -83,12 +83,20 @@ def table_for_output(values: pd.DataFrame, spec: DatasetSpec) -> pa.Table:
     value. Never cast: what Frictionless accepted is what is published, digit for digit."""
     key = spec.table_schema.get("primaryKey") or [spec.field_names[0]]
     ordered = values.sort_values(key, kind="stable").reset_index(drop=True)
+    text = {f: pa.array(ordered[f].astype("str"), type=pa.string(), from_pandas=True) for f in spec.field_names}
+    return ordered_for_output(pa.table(text), spec)
+
+
+def ordered_for_output(text: pa.Table, spec: DatasetSpec) -> pa.Table:
+    """`table_for_output` of text columns whose rows are in published order already (a streamed
+    build's buckets): a missing cell as the schema's first missing value, an empty one as none."""
     columns = {}
     for f in _fields(spec):
-        col = ordered[f.name].astype("str")
+        column = text.column(f.name)
         if f.missing_text is not None:
-            col = col.mask(col.isin(f.missing), f.missing_text)
-        columns[f.name] = pa.array(col.mask(col == ""), type=pa.string(), from_pandas=True)
+            missing = pc.is_in(column, value_set=pa.array(f.missing, pa.string()))
+            column = pc.if_else(missing, f.missing_text, column)
+        columns[f.name] = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
     return pa.table(columns)
 
 

@@ -191,31 +191,23 @@ class SheetScan:
         """A cell value (at `at`, what follows "v>") of 16 digits and more, with 9 decimals and more, or
         with a negative exponent (1.5E-10). Only values are looked at: a page margin of
         0.511811023622047 (LibreOffice writes one into every sheet) is no cell. A false alarm
-        only sends the sheet to python-calamine (slower, same cells)."""
-
-        def digit(at: np.ndarray) -> np.ndarray:
-            return (a[at] >= 0x30) & (a[at] <= 0x39)
-
+        only sends the sheet to python-calamine (slower, same cells). Digits are counted on the
+        values still in a run of them, so the work follows the digits there are (most values
+        are short), not 16 looks at every value."""
         at = at + (a[at] == 0x2D)  # a minus sign
-        lead = np.zeros(len(at), dtype=np.int64)
-        run = np.ones(len(at), dtype=bool)
-        for k in range(16):
-            run &= digit(at + k)
-            lead += run
-        if run.any():  # 16 digits before any point: beyond what a float holds exactly
+        lead = _digit_runs(a, at, 16)
+        if (lead >= 16).any():  # 16 digits before any point: beyond what a float holds exactly
             return True
         at = at + lead
-        point = a[at] == 0x2E
+        point = np.flatnonzero(a[at] == 0x2E)
         decimals = np.zeros(len(at), dtype=np.int64)
-        run = point.copy()
-        for k in range(1, 10):
-            run &= digit(at + k)
-            decimals += run
+        decimals[point] = _digit_runs(a, at[point] + 1, 9)
         if (decimals >= 9).any():  # fastexcel rounds to 9 decimals
             return True
-        at = at + np.where(point, decimals + 1, 0)
-        exponent = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & digit(at + 2) & (lead > 0)
-        return bool(exponent.any())
+        at = at + np.where(a[at] == 0x2E, decimals + 1, 0)
+        sign = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & (lead > 0)
+        exponent = at[sign] + 2
+        return bool(((a[exponent] >= 0x30) & (a[exponent] <= 0x39)).any())
 
     def _pairs(self, a: np.ndarray, n: int) -> tuple[bool, np.ndarray]:
         """One pass over the byte pairs at both alignments: whether `<f` or `<x:f` is followed by
@@ -380,6 +372,19 @@ def _check_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, display_nam
         layout.width = scan.value_cols[1] - scan.value_cols[0] + 1
     layout.merged = sorted(set(layout.merged))
     return layout
+
+
+def _digit_runs(a: np.ndarray, at: np.ndarray, most: int) -> np.ndarray:
+    """How many ASCII digits follow each position `at` in `a` (up to `most`); `a` ends with
+    bytes that are not digits."""
+    runs = np.zeros(len(at), dtype=np.int64)
+    going = np.arange(len(at))
+    for k in range(most):
+        if not len(going):
+            break
+        going = going[(a[at[going] + k] - np.uint8(0x30)) < 10]  # uint8: below "0" wraps round, above 9
+        runs[going] += 1
+    return runs
 
 
 def member_blocks(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Iterator[bytes]:

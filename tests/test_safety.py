@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from pipeline import pdpa, read
 from pipeline.errors import ConfigError, ReadError
 from pipeline.run import Config, build, check
+from pipeline.safety import SheetScan
 
 from . import formula_corpus, pii_corpus
 from .conftest import DATASET, HEADER, REPO, SCHEMAS, Workspace, entry, scans_split_everywhere, write_csv
@@ -274,6 +275,39 @@ def test_fastexcel_and_calamine_read_every_number_the_same(tmp_path: Path, numbe
 def test_sheet_scan_finds_numbers_fastexcel_would_round_wherever_the_stream_splits(xml: bytes, long: bool) -> None:
     for cut, scan in scans_split_everywhere(xml):
         assert scan.long_numbers is long, cut
+
+
+def _rounded_by_fastexcel(value: bytes) -> bool:
+    """The rule SheetScan follows, written out: 16 digits before any point, 9 decimals, or a
+    negative exponent after a digit (a minus sign first is allowed)."""
+    digits = lambda at, most: next((k for k in range(most) if not value[at + k : at + k + 1].isdigit()), most)  # noqa: E731
+    at = 1 if value.startswith(b"-") else 0
+    lead = digits(at, 16)
+    if lead >= 16:
+        return True
+    at += lead
+    if value[at : at + 1] == b".":
+        decimals = digits(at + 1, 9)
+        if decimals >= 9:
+            return True
+        at += decimals + 1
+    return lead > 0 and value[at : at + 1] in (b"e", b"E") and value[at + 1 : at + 2] == b"-" and value[at + 2 : at + 3].isdigit()
+
+
+NUMBER_TEXT = st.from_regex(rb"\A-?[0-9]{0,19}(\.[0-9]{0,11})?([eE][-+]?[0-9]{0,3})?\Z") | st.binary(max_size=6).map(
+    lambda b: b.replace(b"<", b"").replace(b"&", b"")
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(NUMBER_TEXT, min_size=1, max_size=6))
+def test_sheet_scan_finds_exactly_the_numbers_the_rule_names(values: list[bytes]) -> None:
+    """Differential: the vectorized scan against the rule written out, value by value."""
+    xml = b"".join(b'<c r="A%d"><v>%s</v></c>' % (i, v) for i, v in enumerate(values, start=1))
+    scan = SheetScan()
+    scan.scan(xml)
+    scan.close()
+    assert scan.long_numbers == any(_rounded_by_fastexcel(v) for v in values)
 
 
 def test_a_cell_longer_than_excel_holds_is_not_cut_silently(ws: Workspace) -> None:

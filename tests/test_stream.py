@@ -8,8 +8,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks import big_csv
 from pipeline import pages, publish, stream
@@ -177,3 +181,23 @@ def test_catalog_page_tallies_the_published_csv_block_by_block(tmp_path: Path, m
     monkeypatch.setattr(pages, "CATALOG_BLOCK_BYTES", 4096)
     pages.write_catalog(tmp_path / "pub")
     assert (tmp_path / "pub" / "index.html").read_bytes() == whole
+
+
+CELLS = st.sampled_from(["", "x", "x ", "y", "ก", "๑", "nan", "None", None]) | st.text(max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(CELLS, CELLS, CELLS), max_size=40), st.integers(0, 40))
+def test_row_hashes_find_exactly_the_rows_pandas_finds_repeated(rows: list[tuple[object, ...]], cut: int) -> None:
+    """The streamed build's exact duplicates, from hashes of batches hashed apart, are the rows
+    pandas' `duplicated` finds in the whole table (a missing cell equals a missing cell only,
+    not "" nor the text "nan"); each repeat points at the first row it repeats."""
+    frame = pd.DataFrame({c: pd.Series([r[i] for r in rows], dtype="str") for i, c in enumerate("abc")})
+    later = pd.concat([frame.iloc[cut : cut + 3], frame.iloc[cut + 3 :]], ignore_index=True)  # columns of 2 chunks
+    parts = [stream._row_hashes(frame.iloc[:cut]), stream._row_hashes(later)]
+    dup, originals = stream._duplicates(*(np.concatenate([p[k] for p in parts]) for k in (0, 1)))
+    expected = frame.duplicated(keep="first").to_numpy()
+    assert dup.tolist() == expected.tolist()
+    group = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy() if rows else []
+    first_of = {g: i for i, g in reversed(list(enumerate(group)))}
+    assert originals.tolist() == [first_of[group[row]] for row in np.flatnonzero(dup)]
