@@ -88,11 +88,10 @@ def test_check_streams_too(tmp_path: Path, small_batches: None) -> None:
     _assert_same(tmp_path, memory, streamed)
 
 
-def test_escaped_formulas_are_capped_over_the_whole_table(
-    tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`formulas: escape`: the first 200 cells named over all batches, the rest counted, values escaped;
-    a table above the JSON copy's size is written bucket by bucket, byte for byte as in memory."""
+@pytest.fixture
+def titles_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Schemas whose project_title escapes formulas (`formulas: escape`), and JSON and XLSX copies
+    only up to 5,000 rows, so that a table of 20,000 is written bucket by bucket."""
     monkeypatch.setattr(publish, "JSON_MAX_ROWS", 5_000)
     monkeypatch.setattr(publish, "XLSX_MAX_ROWS", 5_000)
     schemas = tmp_path / "schemas"
@@ -101,9 +100,17 @@ def test_escaped_formulas_are_capped_over_the_whole_table(
     config = yaml.safe_load(fields.read_text(encoding="utf-8"))
     config["fields"]["project_title"]["formulas"] = "escape"
     fields.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return schemas
+
+
+def test_escaped_formulas_are_capped_over_the_whole_table(
+    tmp_path: Path, small_batches: None, titles_escaped: Path
+) -> None:
+    """`formulas: escape`: the first 200 cells named over all batches, the rest counted, values escaped;
+    a table above the JSON copy's size is written bucket by bucket, byte for byte as in memory."""
     rows = [HEADER] + [entry(f"E-{i:06d}", title=f"=SUM(A{i})" if i % 40 == 0 else "ระบบทดสอบ") for i in range(20_000)]
     write_csv(tmp_path / "raw" / DATASET / "export.csv", rows)
-    memory, streamed = _build_both(tmp_path / "raw", tmp_path, schemas)
+    memory, streamed = _build_both(tmp_path / "raw", tmp_path, titles_escaped)
     assert memory.status == "published"
     assert any(i.type == "formula-escaped" and i.message.startswith("… and 300 more") for i in memory.issues)
     assert sorted(p.name for p in (tmp_path / "pub-memory" / DATASET).iterdir()) == [
@@ -115,24 +122,16 @@ def test_escaped_formulas_are_capped_over_the_whole_table(
 
 
 def test_a_batch_that_loses_duplicates_is_checked_again_without_them(
-    tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, small_batches: None, titles_escaped: Path
 ) -> None:
     """The checks of each batch are made as it is read; a batch that then loses exact duplicates
     (within it and across batches, formula cells among them) is checked again: the issues, the
     escaped values and the rows published are still the in-memory build's."""
-    monkeypatch.setattr(publish, "JSON_MAX_ROWS", 5_000)
-    monkeypatch.setattr(publish, "XLSX_MAX_ROWS", 5_000)
-    schemas = tmp_path / "schemas"
-    shutil.copytree(SCHEMAS, schemas)
-    fields = schemas / DATASET / "fields.yaml"
-    config = yaml.safe_load(fields.read_text(encoding="utf-8"))
-    config["fields"]["project_title"]["formulas"] = "escape"
-    fields.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     rows = [entry(f"E-{i:06d}", title=f"=SUM(A{i})" if i % 30 == 0 else f"ระบบ {i}") for i in range(20_000)]
     repeated = [rows[i] for i in (0, 30, 31, 6_990, 7_020, 13_500, 19_980)]
     body = rows[:3_000] + repeated + rows[3_000:15_000] + repeated[::-1] + rows[15_000:]
     write_csv(tmp_path / "raw" / DATASET / "export.csv", [HEADER, *body])
-    memory, streamed = _build_both(tmp_path / "raw", tmp_path, schemas)
+    memory, streamed = _build_both(tmp_path / "raw", tmp_path, titles_escaped)
     assert memory.status == "published"
     assert memory.summary.duplicates_dropped == 2 * len(repeated)
     assert any(i.type == "formula-escaped" for i in memory.issues)
