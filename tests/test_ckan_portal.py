@@ -539,3 +539,35 @@ def test_a_change_diffed_in_batches_sends_only_the_changed_rows(site: Site, monk
     assert portal.writes.count("datastore_upsert") == 1
     rows = site.rows_on_portal()
     assert rows["E-002"]["project_title"] == "ระบบที่แก้ไขแล้ว ก" and rows["E-023"]["project_title"] == "ระบบที่แก้ไขแล้ว ข"
+
+
+def test_a_new_key_or_data_dictionary_on_the_same_file_reaches_the_table(
+    generated: tuple[Generated, Generated], admin: ckan.Portal, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file's completion mark alone would say "unchanged": the same CSV under another
+    primaryKey is a table rebuilt on that key, and new field titles are its data dictionary."""
+    keyed, _ = generated
+    cli_json("push", keyed.root, capsys)
+    file_bytes = keyed.csv_path.read_bytes()
+
+    def datastore_change() -> dict:
+        push = cli_json("push", keyed.root, capsys)
+        assert keyed.csv_path.read_bytes() == file_bytes, "the file itself did not change"
+        return next(c for c in push["changes"] if c["kind"] == "datastore" and c["name"] == "training.csv")
+
+    keyed.schema = {**keyed.schema, "primaryKey": ["province", "course", "held_on", "participants"]}
+    keyed.write()
+    assert "table rebuilt" in datastore_change()["detail"]
+    resource = admin.call("package_show", id=keyed.name)["resources"][0]
+    info = admin.call("datastore_info", id=resource["id"])
+    indexed = {f["id"] for f in info["fields"] if (f.get("schema") or {}).get("is_index")}
+    assert indexed == {"province", "course", "held_on", "participants"}
+    assert table_on_portal(admin, keyed) == table_published(keyed)
+
+    fields = [dict(f, title="หมายเหตุอื่น ๆ") if f["name"] == "note" else f for f in keyed.schema["fields"]]
+    keyed.schema = {**keyed.schema, "fields": fields}
+    keyed.write()
+    assert datastore_change()["detail"].startswith("data dictionary")
+    info = admin.call("datastore_info", id=resource["id"])
+    assert next(f for f in info["fields"] if f["id"] == "note")["info"]["label"] == "หมายเหตุอื่น ๆ"
+    assert cli_json("plan", keyed.root, capsys)["pending"] == 0

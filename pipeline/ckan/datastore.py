@@ -29,6 +29,9 @@ from pipeline.ckan.desired import FileResource
 from pipeline.errors import PortalError
 
 DATASTORE_MARK = "datastore_complete_hash"  # resource field: sha256 of the file the table equals
+# resource field: a digest of the columns, types, data dictionary and key the table was made with
+# (the same file under another primaryKey or other titles still changes the table)
+TABLE_MARK = "datastore_table_hash"
 INSERT_BATCH = 10_000
 UPSERT_BATCH = 5_000
 READ_BLOCK = 4 << 20  # bytes of CSV parsed at a time: the push never holds the table whole
@@ -235,7 +238,13 @@ def _sync_datastore(
     key = primary_key(schema)  # none: rows are matched whole, never by some other column
     fields = datastore_fields(schema)
     digest = f"sha256:{res.sha256}"
-    if resource is not None and resource.get("datastore_active") and resource.get(DATASTORE_MARK) == digest:
+    table = _table_digest(fields, key)
+    if (
+        resource is not None
+        and resource.get("datastore_active")
+        and resource.get(DATASTORE_MARK) == digest
+        and resource.get(TABLE_MARK) == table
+    ):
         note(
             Change(
                 "datastore", res.name, "unchanged", "complete for this file", {"insert": 0, "update": 0, "delete": 0}
@@ -308,8 +317,15 @@ def _sync_datastore(
     if xloader.present(portal):  # its job must have seen the md5 (and skipped) before `hash` changes
         xloader.wait(portal, rid)
     portal.call(
-        "resource_patch", id=rid, **{DATASTORE_MARK: digest, **({"hash": digest} if xloader.present(portal) else {})}
+        "resource_patch",
+        id=rid,
+        **{DATASTORE_MARK: digest, TABLE_MARK: table, **({"hash": digest} if xloader.present(portal) else {})},
     )
+
+
+def _table_digest(fields: list[dict[str, Any]], key: list[str]) -> str:
+    """The table's definition as one short digest: columns, types, data dictionary, key."""
+    return "sha256:" + hashlib.sha256(orjson.dumps([fields, key], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _skipped_by_xloader(resource: dict[str, Any], res: FileResource) -> bool:
