@@ -200,14 +200,12 @@ class SheetScan:
             return True
         at = at + lead
         point = np.flatnonzero(a[at] == 0x2E)
-        decimals = np.zeros(len(at), dtype=np.int64)
-        decimals[point] = _digit_runs(a, at[point] + 1, 9)
+        decimals = _digit_runs(a, at[point] + 1, 9)
         if (decimals >= 9).any():  # fastexcel rounds to 9 decimals
             return True
-        at = at + np.where(a[at] == 0x2E, decimals + 1, 0)
+        at[point] += decimals + 1
         sign = ((a[at] == 0x45) | (a[at] == 0x65)) & (a[at + 1] == 0x2D) & (lead > 0)
-        exponent = at[sign] + 2
-        return bool(((a[exponent] >= 0x30) & (a[exponent] <= 0x39)).any())
+        return bool(_digit_runs(a, at[sign] + 2, 1).any())
 
     def _pairs(self, a: np.ndarray, n: int) -> tuple[bool, np.ndarray]:
         """One pass over the byte pairs at both alignments: whether `<f` or `<x:f` is followed by

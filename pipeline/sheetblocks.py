@@ -81,7 +81,7 @@ def part_sizes(path: Path) -> tuple[int, int] | None:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
         return None
-    sheets = [m for m in members if m.filename.startswith("xl/worksheets/") and m.filename.count("/") == 2]
+    sheets = [m for m in members if m.filename.startswith(safety.WORKSHEETS) and m.filename.count("/") == 2]
     strings = _shared_strings_part(members)
     return (sheets[0].file_size, strings.file_size if strings else 0) if len(sheets) == 1 else None
 

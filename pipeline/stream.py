@@ -519,25 +519,28 @@ def _check_batch(table: NormalizedTable, names: _KeyNames) -> _Checked:
     """The checks of one row at a time (cells, Table Schema, personal data) on one batch, and
     the values the cell guard escaped (it changes `table.values`; the spill keeps them as read)."""
     escapable = [f.name for f in table.spec.fields if f.formulas == "escape" and f.type == "string"]
-    before = {name: pa.array(table.values[name], type=pa.large_string(), from_pandas=True) for name in escapable}
+    before = {name: _large_text(table.values[name]) for name in escapable}
     values, located, personal = cells.check_values(table), validate.cell_findings(table), validate.personal_data(table)
     escaped = {}
     for name, text in before.items():
-        now = pa.array(table.values[name], type=pa.large_string(), from_pandas=True)
+        now = _large_text(table.values[name])
         rows = np.flatnonzero(pc.invert(pc.fill_null(pc.equal(text, now), True)).to_numpy(zero_copy_only=False))
         if len(rows):
             escaped[name] = (rows, now.take(pa.array(rows)))
-    keys = {}
-    for name in names.keys:  # large_string: pandas' str columns wrap it without a copy
-        keys[name] = pa.array(table.values[name], type=pa.large_string(), from_pandas=True)
+    keys = {name: _large_text(table.values[name]) for name in names.keys}
     cleaned_keys = {}
     for name in names.cleaned:
         if name in table.cleaned.columns:
-            text = pa.array(table.cleaned[name], type=pa.large_string(), from_pandas=True)
+            text = _large_text(table.cleaned[name])
             if name in keys and text.equals(keys[name]):
                 text = keys[name]  # the same buffers: a key keyed as published costs nothing twice
             cleaned_keys[name] = text
     return _Checked(len(table.values), values, located, personal, keys, cleaned_keys, table.row_numbers, escaped)
+
+
+def _large_text(column: pd.Series) -> pa.Array:
+    """A text column as Arrow large_string: pandas' str columns wrap it without a copy."""
+    return pa.array(column, type=pa.large_string(), from_pandas=True)
 
 
 def _batch_table(
@@ -573,7 +576,7 @@ def _row_hashes(values: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     (That function hashed the whole frame once per key: 0.6 s of a million-row build.)"""
     per_key: list[list[np.ndarray]] = [[] for _ in HASH_KEYS]
     for name in values.columns:
-        text = pa.array(values[name], type=pa.large_string(), from_pandas=True)
+        text = _large_text(values[name])
         if isinstance(text, pa.ChunkedArray):  # a column of several Arrow chunks: one dictionary
             text = text.combine_chunks()
         encoded = pc.dictionary_encode(text, null_encoding="encode")
